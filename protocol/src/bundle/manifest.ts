@@ -1,0 +1,131 @@
+/**
+ * The bundle manifest: what a bundle is, who may run it, and the SHA-256 and
+ * lengths of every part, compressed and not. It travels as the signed payload
+ * of a DSSE envelope at the head of the bundle.
+ */
+import semver from 'semver';
+import { z } from 'zod';
+import { FleetError } from '../errors.ts';
+import { isoTimestampSchema } from '../encoding/time.ts';
+
+export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.fleet.bundle-manifest+json';
+export const MANIFEST_SCHEMA_VERSION = 1;
+export const MAX_PARTS = 32;
+
+const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lowercase hex');
+const byteLengthSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const semverSchema = z
+  .string()
+  .max(64)
+  .refine((v) => semver.valid(v) === v, 'not a semantic version (e.g. 1.4.0)');
+
+/** Model names: lowercase, digits, `.`, `_`, `-`; they become path and topic segments. */
+export const modelNameSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'bad model name');
+export const hardwareClassSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'bad class');
+export const deviceIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'bad id');
+
+/**
+ * Part names become file names on the device: one lowercase path segment, never
+ * `.`/`..`, no separators, no absolute or drive paths (THREATS 16).
+ */
+const PART_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function isSafePartName(name: string): boolean {
+  return PART_NAME.test(name);
+}
+
+export function assertSafePartName(name: string): void {
+  if (!isSafePartName(name)) {
+    throw new FleetError(
+      'PART_NAME',
+      `part name ${JSON.stringify(name.slice(0, 80))} is not one safe path segment ([a-z0-9][a-z0-9._-]*)`,
+    );
+  }
+}
+
+export const COMPRESSIONS = ['deflate-raw', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+export const partEntrySchema = z.strictObject({
+  /** Checked by `assertSafePartName` (PART_NAME), not here, so the error says what it is. */
+  name: z.string().max(256),
+  mediaType: z.string().max(128),
+  compression: z.enum(COMPRESSIONS),
+  /** Length and SHA-256 of the bytes as stored in the bundle. */
+  length: byteLengthSchema,
+  sha256: sha256HexSchema,
+  /** Length and SHA-256 after decompression: decompression stops at this length. */
+  uncompressedLength: byteLengthSchema,
+  uncompressedSha256: sha256HexSchema,
+});
+export type PartEntry = z.infer<typeof partEntrySchema>;
+
+const tensorSpecSchema = z.strictObject({
+  name: z.string().min(1).max(128),
+  dtype: z.enum(['float32', 'int8', 'uint8', 'int32', 'int64', 'bool']),
+  /** Dimensions; a string names a free dimension such as `batch`. */
+  shape: z.array(z.union([z.number().int().nonnegative(), z.string().max(32)])).max(8),
+});
+
+const jsonScalarSchema = z.union([z.string().max(256), z.number().finite(), z.boolean()]);
+
+export const lineageSchema = z.strictObject({
+  producer: z.strictObject({
+    kind: z.enum(['train-reference', 'import', 'federated-round', 'manual']),
+    roundId: z.string().max(64).optional(),
+    participants: z.number().int().nonnegative().optional(),
+  }),
+  parent: z.strictObject({ version: semverSchema, release: z.number().int().min(1) }).optional(),
+  datasetDigest: sha256HexSchema.optional(),
+  codeRevision: z.string().max(64).optional(),
+  hyperparameters: z.record(z.string().max(64), jsonScalarSchema).optional(),
+});
+
+export const manifestSchema = z.strictObject({
+  type: z.literal('fleet-bundle'),
+  schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
+  name: modelNameSchema,
+  version: semverSchema,
+  /** Monotonic release counter: devices refuse any release at or below the installed one. */
+  release: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  hardware: z.array(hardwareClassSchema).min(1).max(32),
+  /** When present, only these devices may install the bundle. */
+  devices: z.array(deviceIdSchema).min(1).max(10_000).optional(),
+  minAgentVersion: semverSchema,
+  issuedAt: isoTimestampSchema,
+  expires: isoTimestampSchema,
+  io: z
+    .strictObject({
+      inputs: z.array(tensorSpecSchema).max(16),
+      outputs: z.array(tensorSpecSchema).max(16),
+    })
+    .optional(),
+  /** The quantization report; the bundle factory defines its fields. */
+  quantization: z.record(z.string().max(64), z.unknown()).optional(),
+  lineage: lineageSchema,
+  parts: z.array(partEntrySchema).min(1).max(MAX_PARTS),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** The fields a caller supplies to pack a bundle; the rest are computed. */
+export type ManifestInput = Omit<Manifest, 'type' | 'schemaVersion' | 'parts'>;
+
+/** Parses a manifest strictly (unknown fields refused), then checks part names. */
+export function parseManifest(json: unknown): Manifest {
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') ?? '';
+    throw new FleetError('MALFORMED', `manifest ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  const names = new Set<string>();
+  for (const part of parsed.data.parts) {
+    assertSafePartName(part.name);
+    if (names.has(part.name)) throw new FleetError('MALFORMED', `part ${part.name} listed twice`);
+    names.add(part.name);
+    if (part.compression === 'none' && part.length !== part.uncompressedLength) {
+      throw new FleetError('MALFORMED', `stored part ${part.name} has two different lengths`);
+    }
+  }
+  return parsed.data;
+}

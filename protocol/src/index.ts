@@ -1,0 +1,17 @@
+/**
+ * @fleet/protocol: everything the control plane and the agent must agree on.
+ * Pure code: no Node built-ins, so it also runs in a browser.
+ */
+export * from './errors.ts';
+export * from './encoding/bytes.ts';
+export * from './encoding/json.ts';
+export * from './encoding/time.ts';
+export * from './crypto/ed25519.ts';
+export * from './crypto/sha256.ts';
+export * from './crypto/envelope.ts';
+export * from './trust/root.ts';
+export * from './bundle/manifest.ts';
+export * from './bundle/container.ts';
+export * from './bundle/inflate.ts';
+export * from './bundle/verify.ts';
+export * from './bundle/pack.ts';
