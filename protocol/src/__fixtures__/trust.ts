@@ -4,8 +4,13 @@
  */
 import { keyPairFromSeed } from '../crypto/ed25519.ts';
 import { keyIdOf, type Signer } from '../crypto/envelope.ts';
-import { toBase64 } from '../encoding/bytes.ts';
-import { loadTrustedRoot, signRoot, type RootMetadata, type TrustedRoot } from '../trust/root.ts';
+import {
+  buildRootMetadata,
+  loadTrustedRoot,
+  signRoot,
+  type RootMetadata,
+  type TrustedRoot,
+} from '../trust/root.ts';
 
 export interface TestKey extends Signer {
   publicKey: Uint8Array;
@@ -33,7 +38,7 @@ export const NOW_MS = Date.parse('2026-11-26T12:00:00Z');
 export const IN_A_YEAR = '2027-11-26T12:00:00Z';
 export const YESTERDAY = '2026-11-25T12:00:00Z';
 
-export interface RootSpec {
+export interface TestRootSpec {
   version?: number;
   expires?: string;
   rootKeys: TestKey[];
@@ -42,22 +47,12 @@ export interface RootSpec {
   bundleThreshold: number;
 }
 
-export function rootMetadata(spec: RootSpec): RootMetadata {
-  const keys: RootMetadata['keys'] = {};
-  for (const k of [...spec.rootKeys, ...spec.bundleKeys]) {
-    keys[k.keyId] = { scheme: 'ed25519', publicKey: toBase64(k.publicKey) };
-  }
-  return {
-    type: 'fleet-root',
-    schemaVersion: 1,
+export function rootMetadata(spec: TestRootSpec): RootMetadata {
+  return buildRootMetadata({
+    ...spec,
     version: spec.version ?? 1,
     expires: spec.expires ?? IN_A_YEAR,
-    keys,
-    roles: {
-      root: { keyIds: spec.rootKeys.map((k) => k.keyId), threshold: spec.rootThreshold },
-      bundle: { keyIds: spec.bundleKeys.map((k) => k.keyId), threshold: spec.bundleThreshold },
-    },
-  };
+  });
 }
 
 export interface TestTrust {
@@ -68,10 +63,10 @@ export interface TestTrust {
 }
 
 /** A v1 root: root role 2-of-3 (keys 0-2), bundle role 2-of-3 (keys 10-12). */
-export async function testTrust(overrides: Partial<RootSpec> = {}): Promise<TestTrust> {
+export async function testTrust(overrides: Partial<TestRootSpec> = {}): Promise<TestTrust> {
   const rootKeys = overrides.rootKeys ?? (await testKeys(0, 3));
   const bundleKeys = overrides.bundleKeys ?? (await testKeys(10, 3));
-  const spec: RootSpec = {
+  const spec: TestRootSpec = {
     rootThreshold: 2,
     bundleThreshold: 2,
     ...overrides,

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { FleetError } from '../errors.ts';
-import { fromBase64, utf8 } from '../encoding/bytes.ts';
+import { fromBase64, toBase64, utf8 } from '../encoding/bytes.ts';
 import { canonicalJson, parseJsonBytes } from '../encoding/json.ts';
 import { assertNotExpired, isoTimestampSchema } from '../encoding/time.ts';
 import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
@@ -59,6 +59,40 @@ export interface TrustedRoot {
   readonly keys: ReadonlyMap<string, Uint8Array>;
   /** The exact envelope bytes, for storing and forwarding. */
   readonly envelopeBytes: Uint8Array;
+}
+
+/** A key as a root lists it: its id and public half. */
+export interface RootKey {
+  keyId: string;
+  publicKey: Uint8Array;
+}
+
+export interface RootSpec {
+  version: number;
+  expires: string;
+  rootKeys: readonly RootKey[];
+  rootThreshold: number;
+  bundleKeys: readonly RootKey[];
+  bundleThreshold: number;
+}
+
+/** Root metadata listing the given keys under their roles (not yet signed or checked). */
+export function buildRootMetadata(spec: RootSpec): RootMetadata {
+  const keys: RootMetadata['keys'] = {};
+  for (const k of [...spec.rootKeys, ...spec.bundleKeys]) {
+    keys[k.keyId] = { scheme: 'ed25519', publicKey: toBase64(k.publicKey) };
+  }
+  return {
+    type: 'fleet-root',
+    schemaVersion: 1,
+    version: spec.version,
+    expires: spec.expires,
+    keys,
+    roles: {
+      root: { keyIds: spec.rootKeys.map((k) => k.keyId), threshold: spec.rootThreshold },
+      bundle: { keyIds: spec.bundleKeys.map((k) => k.keyId), threshold: spec.bundleThreshold },
+    },
+  };
 }
 
 /** Builds and signs root metadata; `signers` must include a threshold of its root keys. */

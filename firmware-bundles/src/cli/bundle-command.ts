@@ -1,0 +1,187 @@
+/**
+ * `fleet bundle pack | verify | inspect`: build a signed bundle from files,
+ * check one exactly as a device would, or show its manifest without trusting it.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  bundleIdOf,
+  FleetError,
+  inspectBundle,
+  loadTrustedRoot,
+  packBundle,
+  verifyBundle,
+  type PartInput,
+} from '@fleet/protocol';
+import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
+import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
+import { printJson, type CliIo } from './io.ts';
+import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_BUNDLE_LIFETIME_DAYS = 180;
+
+interface PartFlag {
+  name: string;
+  file: string;
+}
+
+function collectPart(value: string, previous: PartFlag[]): PartFlag[] {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || eq === value.length - 1) throw new InvalidArgumentError('expected NAME=FILE');
+  return [...previous, { name: value.slice(0, eq), file: value.slice(eq + 1) }];
+}
+
+function collectList(value: string, previous: string[]): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
+}
+
+function parseReleaseFloor(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('a release number >= 0');
+  return n;
+}
+
+interface PackFlags {
+  name: string;
+  version: string;
+  release: number;
+  hardware: string[];
+  part: PartFlag[];
+  keys: string;
+  out: string;
+  expires?: string;
+  minAgentVersion: string;
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (cause) {
+    throw new FleetError('MALFORMED', `cannot read ${what} ${path}`, { cause });
+  }
+}
+
+export function bundleCommand(io: CliIo): Command {
+  const bundle = new Command('bundle').description('signed model bundles');
+
+  bundle
+    .command('pack')
+    .description('pack files into a bundle signed by the bundle keys in --keys')
+    .requiredOption('--name <name>', 'model name')
+    .requiredOption('--version <semver>', 'model version, e.g. 1.2.0')
+    .addOption(
+      new Option('--release <n>', 'release counter (monotonic)')
+        .argParser(parsePositiveInt)
+        .makeOptionMandatory(),
+    )
+    .requiredOption(
+      '--hardware <class>',
+      'hardware class (repeat or comma-separate)',
+      collectList,
+      [],
+    )
+    .requiredOption('--part <name=file>', 'a part (repeatable)', collectPart, [])
+    .requiredOption('--keys <dir>', 'key directory (fleet keys init)')
+    .requiredOption('--out <file>', 'bundle file to write')
+    .addOption(
+      new Option('--expires <iso>', 'bundle expiry (default: 180 days)').argParser(parseIsoTime),
+    )
+    .option('--min-agent-version <semver>', 'oldest agent that may install it', '0.1.0')
+    .action(async (flags: PackFlags) => {
+      const parts: PartInput[] = [];
+      for (const p of flags.part)
+        parts.push({ name: p.name, bytes: await readInput(p.file, 'part') });
+      const signers = await createKeyDirectory(flags.keys).bundleSigners();
+      const now = io.nowMs();
+      const bytes = await packBundle({
+        manifest: {
+          name: flags.name,
+          version: flags.version,
+          release: flags.release,
+          hardware: flags.hardware,
+          minAgentVersion: flags.minAgentVersion,
+          issuedAt: new Date(now).toISOString(),
+          expires:
+            flags.expires ?? new Date(now + DEFAULT_BUNDLE_LIFETIME_DAYS * DAY_MS).toISOString(),
+          lineage: { producer: { kind: 'manual' } },
+        },
+        parts,
+        signers,
+      });
+      await writeFileAtomic(resolve(flags.out), bytes);
+      printJson(io, {
+        ok: true,
+        out: flags.out,
+        bundleId: await bundleIdOf(bytes),
+        sizeBytes: bytes.length,
+        signedBy: signers.map((s) => s.keyId),
+      });
+    });
+
+  bundle
+    .command('verify')
+    .description(
+      'verify a bundle as a device would; exit 0 with a JSON summary, or 1 with the error code',
+    )
+    .argument('<file>', 'bundle file')
+    .requiredOption('--root <file>', 'trusted root.json')
+    .addOption(
+      new Option('--installed-release <n>', 'release installed now')
+        .argParser(parseReleaseFloor)
+        .default(0),
+    )
+    .option('--hardware <class>', 'device hardware class (unchecked when omitted)')
+    .option('--device <id>', 'device id (checked against a device-restricted bundle)')
+    .action(
+      async (
+        file: string,
+        flags: { root: string; installedRelease: number; hardware?: string; device?: string },
+      ) => {
+        const root = await loadTrustedRoot(await readInput(flags.root, 'root'));
+        const bytes = await readInput(file, 'bundle');
+        const verified = await verifyBundle(bytes, {
+          root,
+          nowMs: io.nowMs(),
+          installedRelease: flags.installedRelease,
+          hardwareClass: flags.hardware ?? null,
+          ...(flags.device === undefined ? {} : { deviceId: flags.device }),
+        });
+        const m = verified.manifest;
+        printJson(io, {
+          ok: true,
+          bundleId: await bundleIdOf(bytes),
+          name: m.name,
+          version: m.version,
+          release: m.release,
+          hardware: m.hardware,
+          hardwareChecked: flags.hardware !== undefined,
+          expires: m.expires,
+          rootVersion: root.metadata.version,
+          signedBy: verified.signedBy,
+          parts: m.parts.map((p) => ({
+            name: p.name,
+            sizeBytes: p.uncompressedLength,
+            storedBytes: p.length,
+          })),
+        });
+      },
+    );
+
+  bundle
+    .command('inspect')
+    .description('print the manifest as JSON without verifying anything')
+    .argument('<file>', 'bundle file')
+    .action(async (file: string) => {
+      printJson(io, { verified: false, ...inspectBundle(await readInput(file, 'bundle')) });
+    });
+
+  return bundle;
+}

@@ -1,0 +1,178 @@
+/**
+ * The `fleet keys` and `fleet bundle` commands end to end, in-process with a
+ * fixed clock, on real files in a temporary directory.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { runCli } from './program.ts';
+
+const NOW_MS = Date.parse('2026-11-26T12:00:00Z');
+
+async function fleet(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    nowMs: () => NOW_MS,
+  });
+  const json = stdout.trim().startsWith('{') ? (JSON.parse(stdout) as Record<string, unknown>) : {};
+  return { code, stdout, stderr, json };
+}
+
+let dir: string;
+let keys: string;
+let bundle: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fleet-cli-'));
+  keys = join(dir, 'keys');
+  bundle = join(dir, 'model.fleet');
+  await writeFile(
+    join(dir, 'model.onnx'),
+    new Uint8Array(20_000).map((_, i) => (i * 7) & 0x7f),
+  );
+  await writeFile(join(dir, 'golden.json'), '{"inputs":[],"outputs":[]}');
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const packArgs = (out: string, ...extra: string[]) => [
+  'bundle',
+  'pack',
+  '--name',
+  'mnist-2nn',
+  '--version',
+  '1.0.0',
+  '--release',
+  '3',
+  '--hardware',
+  'rpi4,jetson',
+  '--part',
+  `model.onnx=${join(dir, 'model.onnx')}`,
+  '--part',
+  `golden.json=${join(dir, 'golden.json')}`,
+  '--keys',
+  keys,
+  '--out',
+  out,
+  ...extra,
+];
+
+describe('fleet keys / fleet bundle', () => {
+  it('keys init writes a root and private keys readable by the owner only', async () => {
+    const r = await fleet('keys', 'init', '--dir', keys);
+    assert.equal(r.code, 0, r.stderr);
+    const files = await readdir(join(keys, 'private'));
+    assert.equal(files.length, 6); // 3 root + 3 bundle keys by default
+    for (const f of files) {
+      assert.equal((await stat(join(keys, 'private', f))).mode & 0o777, 0o600, f);
+    }
+    assert.equal((await stat(join(keys, 'private'))).mode & 0o777, 0o700);
+    const again = await fleet('keys', 'init', '--dir', keys);
+    assert.equal(again.code, 1, 'a second init must not overwrite the first root');
+  });
+
+  it('bundle pack then verify: exit 0 and a JSON summary', async () => {
+    const packed = await fleet(...packArgs(bundle));
+    assert.equal(packed.code, 0, packed.stderr);
+    const r = await fleet(
+      'bundle',
+      'verify',
+      bundle,
+      '--root',
+      join(keys, 'root.json'),
+      '--hardware',
+      'rpi4',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json['ok'], true);
+    assert.equal(r.json['release'], 3);
+    assert.equal(r.json['bundleId'], packed.json['bundleId']);
+  });
+
+  it('bundle verify refuses with a non-zero exit and the error code', async () => {
+    const root = join(keys, 'root.json');
+    const cases: [string[], string][] = [
+      [['--installed-release', '3'], 'ROLLBACK'],
+      [['--hardware', 'x86'], 'WRONG_HARDWARE'],
+    ];
+    for (const [extra, code] of cases) {
+      const r = await fleet('bundle', 'verify', bundle, '--root', root, ...extra);
+      assert.equal(r.code, 1);
+      assert.equal(r.json['code'], code);
+    }
+    const tampered = join(dir, 'tampered.fleet');
+    const bytes = new Uint8Array(await readFile(bundle));
+    bytes[bytes.length - 5]! ^= 0xff;
+    await writeFile(tampered, bytes);
+    const r = await fleet('bundle', 'verify', tampered, '--root', root);
+    assert.equal(r.code, 1);
+    assert.equal(r.json['code'], 'PART_HASH');
+  });
+
+  it('bundle pack refuses a path-like part name and writes nothing', async () => {
+    const out = join(dir, 'evil.fleet');
+    const args = packArgs(out);
+    args[args.indexOf(`golden.json=${join(dir, 'golden.json')}`)] =
+      `../x=${join(dir, 'golden.json')}`;
+    const r = await fleet(...args);
+    assert.equal(r.code, 1);
+    assert.equal(r.json['code'], 'PART_NAME');
+    await assert.rejects(stat(out), /ENOENT/);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.startsWith('.')),
+      [],
+    ); // no temp files
+  });
+
+  it('bundle inspect prints the manifest without verifying it', async () => {
+    const r = await fleet('bundle', 'inspect', bundle);
+    assert.equal(r.code, 0);
+    assert.equal(r.json['verified'], false);
+    assert.equal((r.json['manifest'] as { name: string }).name, 'mnist-2nn');
+  });
+
+  it('keys rotate: the new root verifies new bundles, and old bundle keys stop counting', async () => {
+    const r = await fleet('keys', 'rotate', '--dir', keys);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json['version'], 2);
+    assert.deepEqual((await readdir(join(keys, 'history'))).sort(), ['1.root.json', '2.root.json']);
+    const root = join(keys, 'root.json');
+    const old = await fleet('bundle', 'verify', bundle, '--root', root);
+    assert.equal(old.json['code'], 'SIGNATURE_THRESHOLD');
+    const fresh = join(dir, 'v2.fleet');
+    assert.equal((await fleet(...packArgs(fresh))).code, 0);
+    assert.equal((await fleet('bundle', 'verify', fresh, '--root', root)).code, 0);
+  });
+
+  it('keys rotate refuses without a threshold of the current root keys', async () => {
+    const privateDir = join(keys, 'private');
+    const rootKeys = (await readdir(privateDir)).filter((f) => f.startsWith('root-'));
+    for (const f of rootKeys.slice(0, 2)) await rm(join(privateDir, f));
+    const before = await readFile(join(keys, 'root.json'));
+    const r = await fleet('keys', 'rotate', '--dir', keys);
+    assert.equal(r.code, 1);
+    assert.equal(r.json['code'], 'SIGNATURE_THRESHOLD');
+    assert.deepEqual(await readFile(join(keys, 'root.json')), before);
+  });
+
+  it('usage errors exit 2', async () => {
+    assert.equal((await fleet('bundle', 'pack', '--name', 'x')).code, 2);
+  });
+
+  it('the fleet bin runs from the repo root through npx', () => {
+    const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+    const r = spawnSync('npx', ['--no-install', 'fleet', 'bundle', 'inspect', bundle], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { verified: boolean }).verified, false);
+  });
+});
