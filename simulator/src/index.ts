@@ -1,2 +1,6 @@
-/** @fleet/simulator: Many real agents against a real control plane: scenarios, faults, reports, the demo. Nothing here yet; see README.md. */
+/**
+ * @fleet/simulator: many real agents against a real control plane. Today it
+ * holds the foundation demo (src/demo/trust-demo.ts); fleets, scenarios and
+ * fault injection arrive with the agent and rollout issue.
+ */
 export {};
