@@ -198,6 +198,25 @@ describe('verifyBundle', () => {
       await refused(bundle, 'PART_HASH');
     });
 
+    it('a part that inflates short of its signed length', async () => {
+      const manifest = manifestOf(good);
+      manifest.parts[0]!.uncompressedLength += 1;
+      await refused(craftBundle(manifest, storedParts(good), trust.bundleKeys), 'PART_LENGTH');
+    });
+
+    it('stored bytes of the wrong length handed to readPart (agent path)', async () => {
+      const { envelopeBytes } = readContainer(good, DEFAULT_BUNDLE_LIMITS);
+      const { opts } = options();
+      const verified = await verifyManifestEnvelope(envelopeBytes, opts);
+      const stored = storedParts(good)[0]!;
+      await assert.rejects(readPart(verified, 'model.onnx', stored.subarray(1)), (e) =>
+        isFleetError(e, 'PART_LENGTH'),
+      );
+      await assert.rejects(readPart(verified, 'weights.bin', stored), (e) =>
+        isFleetError(e, 'MALFORMED'),
+      );
+    });
+
     it('a part that inflates past its signed size: a compression bomb (THREATS 15)', async () => {
       const bombBytes = deflateSync(new Uint8Array(32 * 1024 * 1024));
       const manifest = {
