@@ -4,10 +4,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ROLE_NAMES, type RoleName } from '@fleet/protocol';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
-import { initTrust, rotateTrust, type RoleShape } from '../core/key-ceremony.ts';
+import { initTrust, rotateTrust, type KeyRecord, type RoleShape } from '../core/key-ceremony.ts';
 import { printJson, type CliIo } from './io.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** 2-of-3 for both roles: no single key can sign a root or a bundle on its own. */
+const DEFAULT_SHAPE: RoleShape = { keys: 3, threshold: 2 };
 /** Roots are long-lived and rotated deliberately: one year by default. */
 const DEFAULT_ROOT_LIFETIME_DAYS = 365;
 
@@ -62,18 +64,25 @@ function shapeOptions(command: Command): Command {
     .addOption(new Option('--expires <iso>', 'root expiry').argParser(parseIsoTime));
 }
 
-function shapes(flags: ShapeFlags, fallback: RoleShape): { root: RoleShape; bundle: RoleShape } {
-  const root = {
-    keys: flags.keys ?? fallback.keys,
-    threshold: flags.threshold ?? fallback.threshold,
-  };
+/** `--keys/--threshold` shape both roles unless `--bundle-*` says otherwise; unset flags keep `current`. */
+function shapes(
+  flags: ShapeFlags,
+  current: Record<RoleName, RoleShape>,
+): Record<RoleName, RoleShape> {
   return {
-    root,
+    root: {
+      keys: flags.keys ?? current.root.keys,
+      threshold: flags.threshold ?? current.root.threshold,
+    },
     bundle: {
-      keys: flags.bundleKeys ?? flags.keys ?? fallback.keys,
-      threshold: flags.bundleThreshold ?? flags.threshold ?? fallback.threshold,
+      keys: flags.bundleKeys ?? flags.keys ?? current.bundle.keys,
+      threshold: flags.bundleThreshold ?? flags.threshold ?? current.bundle.threshold,
     },
   };
+}
+
+function keyList(keys: readonly KeyRecord[]) {
+  return keys.map((k) => ({ role: k.role, keyId: k.keyId }));
 }
 
 function defaultExpiry(io: CliIo): string {
@@ -91,7 +100,7 @@ export function keysCommand(io: CliIo): Command {
   ).action(async (flags: ShapeFlags & { dir: string; expires?: string }) => {
     const directory = createKeyDirectory(flags.dir);
     const result = await initTrust({
-      ...shapes(flags, { keys: 3, threshold: 2 }),
+      ...shapes(flags, { root: DEFAULT_SHAPE, bundle: DEFAULT_SHAPE }),
       expires: flags.expires ?? defaultExpiry(io),
     });
     await directory.writeInitial(result);
@@ -99,7 +108,7 @@ export function keysCommand(io: CliIo): Command {
       ok: true,
       root: directory.rootPath,
       version: result.version,
-      keys: result.newKeys.map((k) => ({ role: k.role, keyId: k.keyId })),
+      keys: keyList(result.newKeys),
     });
   });
 
@@ -116,22 +125,16 @@ export function keysCommand(io: CliIo): Command {
   ).action(async (flags: ShapeFlags & { dir: string; roles: RoleName[]; expires?: string }) => {
     const directory = createKeyDirectory(flags.dir);
     const { root, keys: heldKeys } = await directory.load();
-    const current = root.metadata.roles;
-    const wanted = shapes(flags, {
-      keys: current.root.keyIds.length,
-      threshold: current.root.threshold,
+    const { roles } = root.metadata;
+    const shapeOf = (role: RoleName) => ({
+      keys: roles[role].keyIds.length,
+      threshold: roles[role].threshold,
     });
     const result = await rotateTrust({
       current: root,
       heldKeys,
       replace: flags.roles,
-      shapes: {
-        root: flags.keys || flags.threshold ? wanted.root : undefined,
-        bundle:
-          flags.bundleKeys || flags.bundleThreshold || flags.keys || flags.threshold
-            ? wanted.bundle
-            : undefined,
-      },
+      shapes: shapes(flags, { root: shapeOf('root'), bundle: shapeOf('bundle') }),
       expires: flags.expires ?? defaultExpiry(io),
     });
     await directory.writeRotation(result);
@@ -139,8 +142,8 @@ export function keysCommand(io: CliIo): Command {
       ok: true,
       root: directory.rootPath,
       version: result.version,
-      newKeys: result.newKeys.map((k) => ({ role: k.role, keyId: k.keyId })),
-      retiredKeys: result.retiredKeys.map((k) => ({ role: k.role, keyId: k.keyId })),
+      newKeys: keyList(result.newKeys),
+      retiredKeys: keyList(result.retiredKeys),
     });
   });
 

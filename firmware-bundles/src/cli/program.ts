@@ -49,7 +49,7 @@ function isCommanderExit(error: unknown): error is { exitCode: number; code: str
     typeof error === 'object' &&
     error !== null &&
     'code' in error &&
-    typeof (error).code === 'string' &&
+    typeof error.code === 'string' &&
     (error as { code: string }).code.startsWith('commander.')
   );
 }
