@@ -1,0 +1,25 @@
+/**
+ * Every control message of the protocol in one discriminated union, for code
+ * that handles both directions (logs, the simulator, tools). Each end of the
+ * wire should parse with its direction's union instead: an agent accepts only
+ * commands, the control plane only device messages.
+ */
+import { z } from 'zod';
+import { cancelMessageSchema, deployMessageSchema, rollbackMessageSchema } from './commands.ts';
+import {
+  healthMessageSchema,
+  progressMessageSchema,
+  stateMessageSchema,
+} from './device-messages.ts';
+
+/** Any control message, discriminated on `type`. */
+export const controlMessageSchema = z.discriminatedUnion('type', [
+  deployMessageSchema,
+  rollbackMessageSchema,
+  cancelMessageSchema,
+  stateMessageSchema,
+  progressMessageSchema,
+  healthMessageSchema,
+]);
+export type ControlMessage = z.infer<typeof controlMessageSchema>;
+export type ControlMessageType = ControlMessage['type'];

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isFleetError } from '../errors.ts';
+import { fromUtf8, utf8 } from '../encoding/bytes.ts';
+import { DELETE, health, patched, progress, state, wire } from './__fixtures__/examples.ts';
+import { UPDATE_STATES } from './common.ts';
+import { parseDeviceMessage } from './parse.ts';
+
+/** Asserts a FleetError of `code` whose message matches `message`. */
+function refused(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(isFleetError(e), `expected a FleetError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+/** Parses `base` with `changes` applied, as the control plane would receive it. */
+function parsePatched(base: unknown, changes: Record<string, unknown>) {
+  return parseDeviceMessage(wire(patched(base, changes)));
+}
+
+/** Each row: changes to `base`, and the refusal message expected. */
+function refusedAll(base: unknown, cases: [Record<string, unknown>, RegExp][]): void {
+  for (const [changes, message] of cases) {
+    refused(() => parsePatched(base, changes), 'MALFORMED', message);
+  }
+}
+
+/** JSON bytes with one literal substring replaced: for numbers JSON.stringify cannot write. */
+function rewritten(message: unknown, from: string, to: string): Uint8Array {
+  const text = fromUtf8(wire(message));
+  assert.ok(text.includes(from), `fixture holds ${from}`);
+  return utf8(text.replace(from, to));
+}
+
+describe('state', () => {
+  it('parses the last will (offline) and a device that never installed a model', () => {
+    const parsed = parsePatched(state(), { online: false, model: null, update: { state: 'idle' } });
+    assert.deepEqual(parsed.type === 'state' && [parsed.online, parsed.model], [false, null]);
+  });
+
+  it('parses every update state, with an error report', () => {
+    const error = { code: 'PART_HASH', message: 'model.onnx does not match its SHA-256' };
+    for (const updateState of UPDATE_STATES) {
+      const parsed = parsePatched(state(), { 'update.state': updateState, 'update.error': error });
+      assert.equal(parsed.type === 'state' && parsed.update.state, updateState);
+    }
+  });
+
+  it('refuses bad fields, naming each', () => {
+    refusedAll(state(), [
+      [{ 'update.state': 'flashing' }, /field "update\.state"/],
+      [{ 'update.progress': 0.5 }, /unknown field "update\.progress"/],
+      [{ agentVersion: 'latest' }, /field "agentVersion": not a semantic version/],
+      // semver.valid drops build metadata, so `valid(v) === v` refuses it: two
+      // versions that differ only in build metadata would compare equal.
+      [{ agentVersion: '0.3.1+build.7' }, /field "agentVersion": not a semantic version/],
+      [{ hardware: 'RPi 4' }, /field "hardware"/],
+      [{ deviceId: '-leading-dash' }, /field "deviceId"/],
+      [{ deviceId: 'd'.repeat(65) }, /field "deviceId"/],
+      [{ deviceId: '+' }, /field "deviceId"/],
+      [{ online: 'yes' }, /field "online"/],
+      [{ model: DELETE }, /field "model"/],
+      [{ 'model.bundleId': 'x' }, /field "model\.bundleId"/],
+      [
+        { 'update.error': { code: 'X', message: 'm'.repeat(1001) } },
+        /field "update\.error\.message"/,
+      ],
+    ]);
+  });
+});
+
+describe('progress', () => {
+  it('accepts blocksReceived equal to blockCount, and zero', () => {
+    for (const blocksReceived of [0, 3]) {
+      const parsed = parsePatched(progress(), { blocksReceived });
+      assert.equal(parsed.type === 'progress' && parsed.blocksReceived, blocksReceived);
+    }
+  });
+
+  it('refuses blocksReceived above blockCount', () => {
+    refusedAll(progress(), [
+      [{ blocksReceived: 4 }, /field "blocksReceived": blocksReceived must not exceed blockCount/],
+    ]);
+  });
+
+  it('refuses out-of-range numbers, including 1e309 (valid JSON that parses to Infinity)', () => {
+    refusedAll(progress(), [
+      [{ blocksReceived: -1 }, /field "blocksReceived"/],
+      [{ blocksReceived: 1.5 }, /field "blocksReceived"/],
+      [{ blockCount: 0 }, /field "blockCount"/],
+      [{ blockCount: 2 ** 53 }, /field "blockCount"/],
+    ]);
+    refused(
+      () => parseDeviceMessage(rewritten(progress(), '"blockCount":3', '"blockCount":1e309')),
+      'MALFORMED',
+      /field "blockCount"/,
+    );
+  });
+
+  it('bounds the error report', () => {
+    const error = { code: 'c'.repeat(64), message: 'm'.repeat(1000) };
+    const ok = parsePatched(progress(), { error });
+    assert.equal(ok.type === 'progress' && ok.error?.code.length, 64);
+    refusedAll(progress(), [
+      [{ error: { code: 'c'.repeat(65), message: '' } }, /field "error\.code"/],
+      [{ error: { code: 'two words', message: '' } }, /field "error\.code"/],
+      [{ error: { code: '', message: '' } }, /field "error\.code"/],
+      [{ error: { code: 'X', message: 'm'.repeat(1001) } }, /field "error\.message"/],
+      [{ error: { code: 'X', message: '', stack: 'at' } }, /unknown field "error\.stack"/],
+      [{ state: 'done' }, /field "state"/],
+      [{ rolloutId: 'r' }, /field "rolloutId"/],
+    ]);
+  });
+});
+
+describe('health', () => {
+  it('parses an idle window (no requests, null confidence) and an all-failed one', () => {
+    for (const [requests, errors] of [
+      [0, 0],
+      [7, 7],
+    ]) {
+      const parsed = parsePatched(health(), { requests, errors, meanConfidence: null });
+      assert.equal(parsed.type === 'health' && parsed.meanConfidence, null);
+    }
+  });
+
+  it('refuses more errors than requests', () => {
+    refusedAll(health(), [[{ errors: 121 }, /field "errors": errors must not exceed requests/]]);
+  });
+
+  it('refuses a confidence where no inference succeeded, and null where some did', () => {
+    refusedAll(health(), [
+      [{ requests: 0, errors: 0 }, /field "meanConfidence"/],
+      [{ meanConfidence: null }, /field "meanConfidence": meanConfidence is null exactly/],
+      [{ meanConfidence: 1.0001 }, /field "meanConfidence"/],
+      [{ meanConfidence: -0.5 }, /field "meanConfidence"/],
+    ]);
+  });
+
+  it('refuses negative, unordered or infinite latencies', () => {
+    refusedAll(health(), [
+      [{ 'latencyMs.p50': -1 }, /field "latencyMs\.p50"/],
+      [{ 'latencyMs.p95': 3 }, /field "latencyMs": latency quantiles must satisfy/],
+      [{ 'latencyMs.p999': 30 }, /unknown field "latencyMs\.p999"/],
+      [{ 'latencyMs.p99': DELETE }, /field "latencyMs\.p99"/],
+    ]);
+    refused(
+      () => parseDeviceMessage(rewritten(health(), '"p99":19', '"p99":1e309')),
+      'MALFORMED',
+      /field "latencyMs\.p99"/,
+    );
+  });
+
+  it('refuses a window that ends before it starts, and counts that are not integers', () => {
+    refusedAll(health(), [
+      [{ windowEnd: '2026-11-26T11:00:00Z' }, /field "windowEnd": windowEnd must not be before/],
+      [{ windowStart: '11:55' }, /field "windowStart"/],
+      [{ requests: -1 }, /field "requests"/],
+      [{ requests: 120.5 }, /field "requests"/],
+      [{ 'model.bundleId': 'a'.repeat(64) }, /unknown field "model\.bundleId"/],
+      [{ 'model.version': '1.2.0-' }, /field "model\.version"/],
+      [{ probation: 1 }, /field "probation"/],
+    ]);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Control messages: zod schemas of the JSON commands (control plane -> agent)
+ * and device messages (agent -> control plane), parsing with size caps, and the
+ * device-signed envelope that carries device messages.
+ */
+export {
+  MESSAGE_SCHEMA_VERSION,
+  MAX_BLOCK_BYTES,
+  MAX_BLOCK_COUNT,
+  UPDATE_STATES,
+  type UpdateState,
+  type ModelRef,
+  type BundleModelRef,
+  type ErrorReport,
+  messageIdSchema,
+  rolloutIdSchema,
+  bundleIdSchema,
+  semverSchema,
+  releaseSchema,
+  fractionSchema,
+  textSchema,
+  modelRefSchema,
+  bundleModelRefSchema,
+  updateStateSchema,
+  errorReportSchema,
+  messageHeader,
+} from './common.ts';
+export {
+  ROLLBACK_PAYLOAD_TYPE,
+  MAX_ROLLBACK_DEVICES,
+  rollbackInstructionSchema,
+  rollbackAuthorizationSchema,
+  type RollbackInstruction,
+} from './rollback-instruction.ts';
+export {
+  MAX_REASON_LENGTH,
+  deployBundleSchema,
+  probationPolicySchema,
+  deployMessageSchema,
+  rollbackMessageSchema,
+  cancelMessageSchema,
+  commandMessageSchema,
+  type DeployBundle,
+  type ProbationPolicy,
+  type DeployMessage,
+  type RollbackMessage,
+  type CancelMessage,
+  type CommandMessage,
+  type CommandType,
+} from './commands.ts';
+export {
+  updateStatusSchema,
+  stateMessageSchema,
+  progressMessageSchema,
+  latencyQuantilesSchema,
+  healthMessageSchema,
+  deviceMessageSchema,
+  type UpdateStatus,
+  type StateMessage,
+  type ProgressMessage,
+  type HealthMessage,
+  type DeviceMessage,
+  type DeviceMessageType,
+} from './device-messages.ts';
+export {
+  controlMessageSchema,
+  type ControlMessage,
+  type ControlMessageType,
+} from './control-message.ts';
+export {
+  MAX_CONTROL_MESSAGE_BYTES,
+  validateMessage,
+  parseCommand,
+  parseDeviceMessage,
+  parseControlMessage,
+  encodeControlMessage,
+} from './parse.ts';
+export {
+  DEVICE_MESSAGE_PAYLOAD_TYPE,
+  signDeviceMessage,
+  verifyDeviceMessage,
+  type SignDeviceMessageOptions,
+  type VerifyDeviceMessageOptions,
+} from './device-envelope.ts';
