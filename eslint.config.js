@@ -39,12 +39,17 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*'], message: '@fleet/protocol must not use Node built-ins.' }] },
+        {
+          patterns: [
+            { group: ['node:*'], message: '@fleet/protocol must not use Node built-ins.' },
+          ],
+        },
       ],
     },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
 );

@@ -146,7 +146,9 @@ async function main(): Promise<void> {
     );
     figures[label] = row;
   }
-  const ratios = Object.values(figures).map((r) => (r as { slowdownVsNode: number }).slowdownVsNode);
+  const ratios = Object.values(figures).map(
+    (r) => (r as { slowdownVsNode: number }).slowdownVsNode,
+  );
   console.log(
     JSON.stringify({
       bench: 'protocol.verify-throughput',

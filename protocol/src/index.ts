@@ -15,3 +15,5 @@ export * from './bundle/container.ts';
 export * from './bundle/inflate.ts';
 export * from './bundle/verify.ts';
 export * from './bundle/pack.ts';
+export * from './topics/index.ts';
+export * from './messages/index.ts';

@@ -33,7 +33,8 @@ export interface BundleLimits {
 
 export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
   maxBundleBytes: 512 * 1024 * 1024,
-  maxManifestBytes: 256 * 1024,
+  // Small enough that the envelope fits a deploy command (MAX_CONTROL_MESSAGE_BYTES).
+  maxManifestBytes: 40 * 1024,
   maxPartBytes: 256 * 1024 * 1024,
   maxTotalUncompressedBytes: 1024 * 1024 * 1024,
 };

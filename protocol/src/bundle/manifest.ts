@@ -90,7 +90,7 @@ export const manifestSchema = z.strictObject({
   release: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   hardware: z.array(hardwareClassSchema).min(1).max(32),
   /** When present, only these devices may install the bundle. */
-  devices: z.array(deviceIdSchema).min(1).max(1000).optional(),
+  devices: z.array(deviceIdSchema).min(1).max(256).optional(),
   minAgentVersion: semverSchema,
   issuedAt: isoTimestampSchema,
   expires: isoTimestampSchema,

@@ -26,7 +26,8 @@ export const keyIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a key id is 64 lo
 
 export const signedEnvelopeSchema = z.strictObject({
   payloadType: z.string().min(1).max(128),
-  payload: z.string(),
+  // base64; the caller's byte cap applies first when parsing bytes, this when handed an object
+  payload: z.string().max(512 * 1024),
   signatures: z
     .array(z.strictObject({ keyid: keyIdSchema, sig: z.string().max(128) }))
     .max(MAX_SIGNATURES),
