@@ -1,0 +1,46 @@
+/**
+ * Runs ONNX models with onnxruntime-node (CPU): the factory uses it to
+ * evaluate float and quantized models on the same inputs.
+ */
+import ort from 'onnxruntime-node';
+import { factoryError } from '../../core/errors.ts';
+
+export interface OnnxRunner {
+  readonly inputName: string;
+  readonly outputNames: readonly string[];
+  /** Runs a batch of `batchSize` rows of `featureCount` float32 values; returns the first output. */
+  run(features: Float32Array, batchSize: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+export async function createOnnxRunner(modelBytes: Uint8Array): Promise<OnnxRunner> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['cpu'] });
+  } catch (cause) {
+    throw factoryError(
+      'MODEL_MALFORMED',
+      `onnxruntime cannot load the model: ${String(cause)}`,
+      cause,
+    );
+  }
+  const inputName = session.inputNames[0]!;
+  const outputName = session.outputNames[0]!;
+  return {
+    inputName,
+    outputNames: session.outputNames,
+    async run(features, batchSize) {
+      const featureCount = features.length / batchSize;
+      if (!Number.isInteger(featureCount)) {
+        throw factoryError(
+          'MODEL_UNSUPPORTED',
+          `${features.length} values do not split into ${batchSize} rows`,
+        );
+      }
+      const feeds = { [inputName]: new ort.Tensor('float32', features, [batchSize, featureCount]) };
+      const results = await session.run(feeds);
+      return results[outputName]!.data as Float32Array;
+    },
+    close: () => session.release(),
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Error codes of the bundle factory, raised as `FleetError<FactoryErrorCode>`
+ * (the protocol's one error type) and mapped to exit codes only in the CLI.
+ */
+import { FleetError } from '@fleet/protocol';
+
+export type FactoryErrorCode =
+  /** A file that is not a well-formed ONNX model (or uses features we refuse, e.g. external data). */
+  | 'MODEL_MALFORMED'
+  /** A model layout or architecture description that cannot be built or converted. */
+  | 'MODEL_UNSUPPORTED';
+
+export function factoryError(
+  code: FactoryErrorCode,
+  message: string,
+  cause?: unknown,
+): FleetError<FactoryErrorCode> {
+  return new FleetError(code, message, cause === undefined ? undefined : { cause });
+}
