@@ -161,6 +161,17 @@ describe('fleet keys / fleet bundle', () => {
     assert.deepEqual(await readFile(join(keys, 'root.json')), before);
   });
 
+  it('model export-mnist writes the split as two .fleval files with their digests', async () => {
+    const out = join(dir, 'mnist');
+    const r = await fleet('model', 'export-mnist', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const files = r.json['files'] as Record<string, { samples: number; sha256: string }>;
+    assert.equal(files['mnist-train.fleval']!.samples, 8000);
+    assert.equal(files['mnist-test.fleval']!.samples, 2000);
+    const bytes = await readFile(join(out, 'mnist-test.fleval'));
+    assert.equal(bytes.length, 20 + 2000 * 784 * 4 + 2000);
+  });
+
   it('usage errors exit 2', async () => {
     assert.equal((await fleet('bundle', 'pack', '--name', 'x')).code, 2);
   });

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { isFleetError } from '@fleet/protocol';
 import { bundleCommand } from './bundle-command.ts';
 import { keysCommand } from './keys-command.ts';
+import { modelCommand } from './model-command.ts';
 import { EXIT_REFUSED, printJson, type CliIo } from './io.ts';
 
 export function createProgram(io: CliIo): Command {
@@ -14,6 +15,7 @@ export function createProgram(io: CliIo): Command {
   );
   program.addCommand(keysCommand(io));
   program.addCommand(bundleCommand(io));
+  program.addCommand(modelCommand(io));
   routeThroughIo(program, io);
   return program;
 }

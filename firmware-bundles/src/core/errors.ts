@@ -8,7 +8,9 @@ export type FactoryErrorCode =
   /** A file that is not a well-formed ONNX model (or uses features we refuse, e.g. external data). */
   | 'MODEL_MALFORMED'
   /** A model layout or architecture description that cannot be built or converted. */
-  | 'MODEL_UNSUPPORTED';
+  | 'MODEL_UNSUPPORTED'
+  /** An evaluation-data file that is truncated, padded, or holds out-of-range values. */
+  | 'EVAL_DATA_MALFORMED';
 
 export function factoryError(
   code: FactoryErrorCode,
