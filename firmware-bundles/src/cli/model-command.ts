@@ -1,15 +1,22 @@
 /**
  * `fleet model ...`: reference data and models. Today `export-mnist`, which
- * writes the fixed MNIST split as evaluation-data files.
+ * writes the fixed MNIST split as evaluation-data files; `train-reference`,
+ * which trains the reference model and writes it as float32 ONNX.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { sha256Hex } from '@fleet/protocol';
 import { encodeEvalData } from '../core/data/eval-data.ts';
 import { MNIST_SPLIT_SEED, mnistSplit } from '../adapters/mnist/mnist-split.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { printJson, type CliIo } from './io.ts';
+import { parsePositiveInt } from './keys-command.ts';
+import { buildDenseModel } from '../core/onnx/dense-builder.ts';
+import { classifierAccuracy } from '../core/evaluation/classifier-accuracy.ts';
+import { encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
+import { createOnnxRunner } from '../adapters/onnx/runtime.ts';
+import { trainReferenceModel } from '../adapters/tfjs/train-reference.ts';
 
 export function modelCommand(io: CliIo): Command {
   const model = new Command('model').description('reference data and models');
@@ -38,6 +45,52 @@ export function modelCommand(io: CliIo): Command {
         io.stderr(`  wrote ${name}: ${data.sampleCount} samples, ${bytes.length} bytes\n`);
       }
       printJson(io, { ok: true, out: flags.out, seed: MNIST_SPLIT_SEED, files });
+    });
+
+  model
+    .command('train-reference')
+    .description(
+      'train the MNIST 2NN (784-200-200-10) on the fixed split; write model.onnx and reference.json',
+    )
+    .requiredOption('--out <dir>', 'directory for model.onnx and reference.json')
+    .addOption(new Option('--epochs <n>', 'training epochs').argParser(parsePositiveInt))
+    .action(async (flags: { out: string; epochs?: number }) => {
+      const started = io.nowMs();
+      const { train, test } = mnistSplit();
+      io.stderr('training the MNIST 2NN with TensorFlow.js...\n');
+      const trained = await trainReferenceModel({
+        train,
+        test,
+        ...(flags.epochs === undefined ? {} : { epochs: flags.epochs }),
+        onEpoch: (r) =>
+          io.stderr(
+            `  epoch ${r.epoch}/${r.epochs}  loss ${r.loss.toFixed(4)}  test accuracy ${(r.testAccuracy * 100).toFixed(2)}%\n`,
+          ),
+      });
+      const onnxBytes = encodeOnnx(buildDenseModel(trained.architecture));
+      io.stderr('evaluating the exported ONNX model with onnxruntime...\n');
+      const runner = await createOnnxRunner(onnxBytes);
+      const testAccuracy = await classifierAccuracy(runner, test);
+      await runner.close();
+      await mkdir(flags.out, { recursive: true });
+      await writeFileAtomic(join(flags.out, 'model.onnx'), onnxBytes);
+      const report = {
+        model: 'mnist-2nn',
+        testAccuracy,
+        testSamples: test.sampleCount,
+        trainSamples: train.sampleCount,
+        datasetDigest: await sha256Hex(encodeEvalData(train)),
+        splitSeed: MNIST_SPLIT_SEED,
+        hyperparameters: trained.hyperparameters,
+        backend: trained.backend,
+        modelBytes: onnxBytes.length,
+        trainingMs: io.nowMs() - started,
+      };
+      await writeFileAtomic(
+        join(flags.out, 'reference.json'),
+        `${JSON.stringify(report, null, 2)}\n`,
+      );
+      printJson(io, { ok: true, out: flags.out, ...report });
     });
 
   return model;

