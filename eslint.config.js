@@ -35,7 +35,7 @@ export default tseslint.config(
   {
     // @fleet/protocol must also run in a browser: no Node built-ins in its source.
     files: ['protocol/src/**/*.ts'],
-    ignores: ['protocol/src/**/*.test.ts'],
+    ignores: ['protocol/src/**/*.test.ts', 'protocol/src/**/__fixtures__/**'],
     rules: {
       'no-restricted-imports': [
         'error',

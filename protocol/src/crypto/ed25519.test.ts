@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { fromHex, toHex } from '../encoding/bytes.ts';
+import { malleate } from '../__fixtures__/refusals.ts';
 import {
   hasCanonicalScalar,
   keyPairFromSeed,
@@ -38,19 +39,6 @@ const RFC8032 = [
       '6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a',
   },
 ];
-
-/** Adds the group order L to S: the same signature, encoded non-canonically. */
-function malleate(signature: Uint8Array): Uint8Array {
-  const L = fromHex('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010');
-  const out = signature.slice();
-  let carry = 0;
-  for (let i = 0; i < 32; i++) {
-    const v = out[32 + i]! + L[i]! + carry;
-    out[32 + i] = v & 0xff;
-    carry = v >> 8;
-  }
-  return out;
-}
 
 const backends: Ed25519Backend[] = ['tweetnacl', 'native'];
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { testKey, type TestKey } from '../__fixtures__/trust.ts';
-import { isFleetError } from '../errors.ts';
 import { fromUtf8, utf8 } from '../encoding/bytes.ts';
 import { signEnvelope } from '../crypto/envelope.ts';
 import {
@@ -17,21 +16,12 @@ import { MAX_BLOCK_COUNT } from './common.ts';
 import { MAX_REASON_LENGTH } from './commands.ts';
 import { parseCommand, validateMessage } from './parse.ts';
 import { rollbackInstructionSchema } from './rollback-instruction.ts';
+import { assertRefused as refused } from '../__fixtures__/refusals.ts';
 
 let key: TestKey;
 before(async () => {
   key = await testKey(301);
 });
-
-/** Asserts a FleetError of `code` whose message matches `message`. */
-function refused(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isFleetError(e), `expected a FleetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 /** Parses `base` with `changes` applied, as the agent would receive it. */
 function parsePatched(base: unknown, changes: Record<string, unknown>) {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import nacl from 'tweetnacl';
 import { testKeys, type TestKey } from '../__fixtures__/trust.ts';
 import { isFleetError } from '../errors.ts';
-import { fromBase64, fromHex, toBase64, utf8 } from '../encoding/bytes.ts';
+import { fromBase64, toBase64, utf8 } from '../encoding/bytes.ts';
 import { canonicalJson } from '../encoding/json.ts';
 import { preAuthEncoding, signEnvelope, type SignedEnvelope } from '../crypto/envelope.ts';
 import { hasCanonicalScalar } from '../crypto/ed25519.ts';
@@ -23,6 +23,7 @@ import {
   signDeviceMessage,
   verifyDeviceMessage,
 } from './device-envelope.ts';
+import { assertRejected as refused, malleate } from '../__fixtures__/refusals.ts';
 
 let a: TestKey; // device dev-a
 let b: TestKey; // device dev-b
@@ -32,31 +33,9 @@ before(async () => {
 
 const asA = () => ({ expectedDeviceId: 'dev-a', publicKey: a.publicKey });
 
-async function refused(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(isFleetError(e), `expected a FleetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
-
 /** An envelope of device-message type over any payload, signed by `signer`. */
 function signRaw(payload: unknown, signer: TestKey): SignedEnvelope {
   return signEnvelope(DEVICE_MESSAGE_PAYLOAD_TYPE, canonicalJson(payload), [signer]);
-}
-
-/** Adds the group order L to S: the same signature, encoded non-canonically. */
-function malleate(signature: Uint8Array): Uint8Array {
-  const L = fromHex('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010');
-  const out = signature.slice();
-  let carry = 0;
-  for (let i = 0; i < 32; i++) {
-    const v = out[32 + i]! + L[i]! + carry;
-    out[32 + i] = v & 0xff;
-    carry = v >> 8;
-  }
-  return out;
 }
 
 describe('device-signed messages', () => {

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isFleetError } from '../errors.ts';
 import { fromUtf8, utf8 } from '../encoding/bytes.ts';
 import { DELETE, health, patched, progress, state, wire } from './__fixtures__/examples.ts';
 import { UPDATE_STATES } from './common.ts';
 import { parseDeviceMessage } from './parse.ts';
-
-/** Asserts a FleetError of `code` whose message matches `message`. */
-function refused(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isFleetError(e), `expected a FleetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+import { assertRefused as refused } from '../__fixtures__/refusals.ts';
 
 /** Parses `base` with `changes` applied, as the control plane would receive it. */
 function parsePatched(base: unknown, changes: Record<string, unknown>) {

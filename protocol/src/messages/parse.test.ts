@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { testKey, type TestKey } from '../__fixtures__/trust.ts';
-import { isFleetError } from '../errors.ts';
 import { utf8 } from '../encoding/bytes.ts';
 import { examples, wire } from './__fixtures__/examples.ts';
 import type { ControlMessage } from './control-message.ts';
@@ -12,21 +11,12 @@ import {
   parseControlMessage,
   parseDeviceMessage,
 } from './parse.ts';
+import { assertRefused as refused } from '../__fixtures__/refusals.ts';
 
 let key: TestKey;
 before(async () => {
   key = await testKey(300);
 });
-
-/** Asserts a FleetError of `code` whose message matches `message`. */
-function refused(fn: () => unknown, code: string, message?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isFleetError(e), `expected a FleetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 const TYPES = ['deploy', 'rollback', 'cancel', 'state', 'progress', 'health'] as const;
 const COMMANDS = new Set(['deploy', 'rollback', 'cancel']);
