@@ -8,8 +8,15 @@ import { factoryError } from '../../core/errors.ts';
 export interface OnnxRunner {
   readonly inputName: string;
   readonly outputNames: readonly string[];
-  /** Runs a batch of `batchSize` rows of `featureCount` float32 values; returns the first output. */
-  run(features: Float32Array, batchSize: number): Promise<Float32Array>;
+  /**
+   * Runs a batch of `batchSize` samples and returns the first output. Each
+   * sample is `sampleShape` (default: a flat row of features.length / batchSize).
+   */
+  run(
+    features: Float32Array,
+    batchSize: number,
+    sampleShape?: readonly number[],
+  ): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -29,7 +36,7 @@ export async function createOnnxRunner(modelBytes: Uint8Array): Promise<OnnxRunn
   return {
     inputName,
     outputNames: session.outputNames,
-    async run(features, batchSize) {
+    async run(features, batchSize, sampleShape) {
       const featureCount = features.length / batchSize;
       if (!Number.isInteger(featureCount)) {
         throw factoryError(
@@ -37,7 +44,8 @@ export async function createOnnxRunner(modelBytes: Uint8Array): Promise<OnnxRunn
           `${features.length} values do not split into ${batchSize} rows`,
         );
       }
-      const feeds = { [inputName]: new ort.Tensor('float32', features, [batchSize, featureCount]) };
+      const dims = [batchSize, ...(sampleShape ?? [featureCount])];
+      const feeds = { [inputName]: new ort.Tensor('float32', features, dims) };
       const results = await session.run(feeds);
       return results[outputName]!.data as Float32Array;
     },
