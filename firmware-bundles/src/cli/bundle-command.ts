@@ -17,6 +17,7 @@ import {
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { printJson, type CliIo } from './io.ts';
+import { bundleBuildCommand } from './bundle-build-command.ts';
 import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -182,6 +183,8 @@ export function bundleCommand(io: CliIo): Command {
     .action(async (file: string) => {
       printJson(io, { verified: false, ...inspectBundle(await readInput(file, 'bundle')) });
     });
+
+  bundle.addCommand(bundleBuildCommand(io));
 
   return bundle;
 }

@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runCli } from './program.ts';
+import { encodeEvalData } from '../core/data/eval-data.ts';
+import { buildDenseModel } from '../core/onnx/dense-builder.ts';
+import { xorshift32 } from '../core/random.ts';
+import { encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
 
 const NOW_MS = Date.parse('2026-11-26T12:00:00Z');
 
@@ -170,6 +174,84 @@ describe('fleet keys / fleet bundle', () => {
     assert.equal(files['mnist-test.fleval']!.samples, 2000);
     const bytes = await readFile(join(out, 'mnist-test.fleval'));
     assert.equal(bytes.length, 20 + 2000 * 784 * 4 + 2000);
+  });
+
+  it('bundle build: a float ONNX model in, a verifiable int8 bundle out; a corrupt model writes nothing', async () => {
+    const rand = xorshift32(3);
+    const f = (n: number, scale: number) =>
+      Float32Array.from({ length: n }, () => (rand() / 2 ** 32 - 0.5) * scale);
+    const onnxPath = join(dir, 'float.onnx');
+    await writeFile(
+      onnxPath,
+      encodeOnnx(
+        buildDenseModel({
+          inputSize: 12,
+          softmaxOutput: true,
+          layers: [
+            { units: 16, activation: 'relu', weights: f(12 * 16, 1), bias: f(16, 0.1) },
+            { units: 3, activation: 'linear', weights: f(16 * 3, 3), bias: f(3, 0.1) },
+          ],
+        }),
+      ),
+    );
+    const evalPath = join(dir, 'eval.fleval');
+    await writeFile(
+      evalPath,
+      encodeEvalData({
+        sampleCount: 50,
+        featureCount: 12,
+        classCount: 0,
+        features: f(600, 2),
+        labels: null,
+      }),
+    );
+    const build = (onnx: string, out: string) =>
+      fleet(
+        'bundle',
+        'build',
+        '--onnx',
+        onnx,
+        '--name',
+        'tiny',
+        '--version',
+        '1.0.0',
+        '--release',
+        '4',
+        '--hardware',
+        'rpi4',
+        '--eval-data',
+        evalPath,
+        '--keys',
+        keys,
+        '--out',
+        out,
+      );
+    const out = join(dir, 'tiny.fleet');
+    const r = await build(onnxPath, out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /compressed bytes/);
+    assert.equal(r.json['floatAccuracy'], null); // unlabelled data: agreement only
+    const v = await fleet(
+      'bundle',
+      'verify',
+      out,
+      '--root',
+      join(keys, 'root.json'),
+      '--hardware',
+      'rpi4',
+    );
+    assert.equal(v.code, 0, v.stderr);
+    assert.deepEqual(
+      (v.json['parts'] as { name: string }[]).map((p) => p.name),
+      ['model.onnx', 'golden.json'],
+    );
+
+    const corrupt = join(dir, 'corrupt.onnx');
+    await writeFile(corrupt, (await readFile(onnxPath)).subarray(0, 100));
+    const bad = await build(corrupt, join(dir, 'corrupt.fleet'));
+    assert.equal(bad.code, 1);
+    assert.equal(bad.json['code'], 'MODEL_MALFORMED');
+    await assert.rejects(stat(join(dir, 'corrupt.fleet')), /ENOENT/);
   });
 
   it('usage errors exit 2', async () => {

@@ -10,7 +10,11 @@ export type FactoryErrorCode =
   /** A model layout or architecture description that cannot be built or converted. */
   | 'MODEL_UNSUPPORTED'
   /** An evaluation-data file that is truncated, padded, or holds out-of-range values. */
-  | 'EVAL_DATA_MALFORMED';
+  | 'EVAL_DATA_MALFORMED'
+  /** Evaluation data whose shape does not fit the model's input. */
+  | 'EVAL_DATA_MISMATCH'
+  /** The quantized model loses more accuracy than the build allows. */
+  | 'ACCURACY_BUDGET';
 
 export function factoryError(
   code: FactoryErrorCode,

@@ -1,0 +1,189 @@
+/**
+ * `fleet bundle build`: a float ONNX model (or a `train-reference` output
+ * directory) and evaluation data in; a signed bundle with the int8 model,
+ * golden vectors and the quantization report out. Prints float vs int8 figures;
+ * writes nothing unless every step succeeds.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { bundleIdOf, FleetError, type Manifest } from '@fleet/protocol';
+import { buildBundle, type BuildResult } from '../core/build/build-bundle.ts';
+import { decodeEvalData } from '../core/data/eval-data.ts';
+import { decodeOnnx, encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
+import { createOnnxRunner } from '../adapters/onnx/runtime.ts';
+import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
+import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
+import { printJson, type CliIo } from './io.ts';
+import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+interface BuildFlags {
+  onnx?: string;
+  from?: string;
+  name: string;
+  version: string;
+  release: number;
+  hardware: string[];
+  evalData: string;
+  keys: string;
+  out: string;
+  maxAccuracyDrop: number;
+  expires?: string;
+  minAgentVersion: string;
+}
+
+function parsePoints(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('percentage points, 0-100');
+  return n;
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (cause) {
+    throw new FleetError('MALFORMED', `cannot read ${what} ${path}`, { cause });
+  }
+}
+
+/** The git commit of the working directory, when there is one. */
+function codeRevision(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .trim()
+      .slice(0, 64);
+  } catch {
+    return undefined;
+  }
+}
+
+async function lineageFrom(flags: BuildFlags): Promise<Manifest['lineage']> {
+  const revision = codeRevision();
+  const base = revision ? { codeRevision: revision } : {};
+  if (!flags.from) return { producer: { kind: 'import' }, ...base };
+  const report = JSON.parse(
+    new TextDecoder().decode(
+      await readInput(join(flags.from, 'reference.json'), 'training report'),
+    ),
+  ) as {
+    datasetDigest?: string;
+    hyperparameters?: Record<string, string | number>;
+  };
+  return {
+    producer: { kind: 'train-reference' },
+    ...(report.datasetDigest ? { datasetDigest: report.datasetDigest } : {}),
+    ...(report.hyperparameters ? { hyperparameters: report.hyperparameters } : {}),
+    ...base,
+  };
+}
+
+function table(io: CliIo, r: BuildResult): void {
+  const pct = (a: number | null) => (a === null ? 'n/a' : `${(a * 100).toFixed(2)}%`);
+  const ms = (v: number) => `${v.toFixed(3)} ms`;
+  const rows: [string, string, string][] = [
+    ['bytes', String(r.sizes.floatBytes), String(r.sizes.int8Bytes)],
+    ['compressed bytes', String(r.sizes.floatCompressedBytes), String(r.sizes.int8CompressedBytes)],
+    ['accuracy', pct(r.evaluation.float.accuracy), pct(r.evaluation.int8.accuracy)],
+    [
+      'p50 latency, 1 input',
+      ms(r.evaluation.float.p50LatencyMs),
+      ms(r.evaluation.int8.p50LatencyMs),
+    ],
+    [
+      'p50 per input, batch 64',
+      ms(r.evaluation.float.p50LatencyPerInputBatch64Ms),
+      ms(r.evaluation.int8.p50LatencyPerInputBatch64Ms),
+    ],
+  ];
+  io.stderr(`${''.padEnd(26)}${'float'.padStart(14)}${'int8'.padStart(14)}\n`);
+  for (const [label, a, b] of rows)
+    io.stderr(`${label.padEnd(26)}${a.padStart(14)}${b.padStart(14)}\n`);
+  io.stderr(
+    `top-1 agreement ${pct(r.evaluation.top1Agreement)}, max |output diff| ${r.evaluation.maxAbsOutputDiff.toExponential(2)}\n`,
+  );
+}
+
+export function bundleBuildCommand(io: CliIo): Command {
+  return new Command('build')
+    .description(
+      'quantize a float ONNX model to int8, prove its accuracy, and write a signed bundle',
+    )
+    .option('--onnx <file>', 'float32 ONNX model')
+    .option(
+      '--from <dir>',
+      'a fleet model train-reference output directory (model.onnx, reference.json)',
+    )
+    .requiredOption('--name <name>', 'model name')
+    .requiredOption('--version <semver>', 'model version')
+    .addOption(
+      new Option('--release <n>', 'release counter')
+        .argParser(parsePositiveInt)
+        .makeOptionMandatory(),
+    )
+    .requiredOption(
+      '--hardware <class>',
+      'hardware class (repeat or comma-separate)',
+      (v: string, p: string[]) => [...p, ...v.split(',').filter(Boolean)],
+      [],
+    )
+    .requiredOption('--eval-data <file>', 'evaluation data (.fleval)')
+    .requiredOption('--keys <dir>', 'key directory (fleet keys init)')
+    .requiredOption('--out <file>', 'bundle file to write')
+    .addOption(
+      new Option('--max-accuracy-drop <pp>', 'largest accuracy loss allowed, percentage points')
+        .argParser(parsePoints)
+        .default(1.0),
+    )
+    .addOption(
+      new Option('--expires <iso>', 'bundle expiry (default: 180 days)').argParser(parseIsoTime),
+    )
+    .option('--min-agent-version <semver>', 'oldest agent that may install it', '0.1.0')
+    .action(async (flags: BuildFlags) => {
+      if (!flags.onnx === !flags.from)
+        throw new FleetError('MALFORMED', 'give exactly one of --onnx FILE or --from DIR');
+      const modelPath = flags.onnx ?? join(flags.from!, 'model.onnx');
+      const floatModel = await readInput(modelPath, 'model');
+      const evalData = decodeEvalData(await readInput(flags.evalData, 'evaluation data'));
+      const signers = await createKeyDirectory(flags.keys).bundleSigners();
+      const now = io.nowMs();
+      io.stderr(`quantizing ${modelPath} and evaluating on ${evalData.sampleCount} samples...\n`);
+      const result = await buildBundle(
+        {
+          floatModel,
+          evalData,
+          signers,
+          maxAccuracyDropPoints: flags.maxAccuracyDrop,
+          manifest: {
+            name: flags.name,
+            version: flags.version,
+            release: flags.release,
+            hardware: flags.hardware,
+            minAgentVersion: flags.minAgentVersion,
+            issuedAt: new Date(now).toISOString(),
+            expires: flags.expires ?? new Date(now + 180 * DAY_MS).toISOString(),
+            lineage: await lineageFrom(flags),
+          },
+        },
+        { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
+      );
+      table(io, result);
+      await writeFileAtomic(resolve(flags.out), result.bundle);
+      printJson(io, {
+        ok: true,
+        out: flags.out,
+        bundleId: await bundleIdOf(result.bundle),
+        sizeBytes: result.bundle.length,
+        ...result.sizes,
+        floatAccuracy: result.evaluation.float.accuracy,
+        int8Accuracy: result.evaluation.int8.accuracy,
+        top1Agreement: result.evaluation.top1Agreement,
+      });
+    });
+}

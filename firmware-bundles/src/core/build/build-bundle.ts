@@ -1,0 +1,135 @@
+/**
+ * The bundle factory as named steps: a float ONNX model and evaluation data in,
+ * a signed bundle holding the int8 model, its golden vectors and a quantization
+ * report out. Any failing step throws and nothing is produced; the CLI writes
+ * the file only after the last step.
+ *
+ *   decode -> checkEvalData -> quantize -> evaluate -> enforceBudget
+ *          -> goldenVectors -> pack
+ */
+import { deflateSync } from 'fflate';
+import { packBundle, type ManifestInput, type Signer } from '@fleet/protocol';
+import { factoryError } from '../errors.ts';
+import type { EvalData } from '../data/eval-data.ts';
+import type { ModelRunner } from '../evaluation/classifier-accuracy.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { quantizeWeights, type QuantizationReport } from '../quantize/quantize-weights.ts';
+import { evaluatePair, type PairEvaluation } from './evaluate-pair.ts';
+
+/** What the core needs from outside: the ONNX codec and a runtime (adapters). */
+export interface BuildPorts {
+  decode(bytes: Uint8Array): OnnxModel;
+  encode(model: OnnxModel): Uint8Array;
+  createRunner(modelBytes: Uint8Array): Promise<ModelRunner & { close(): Promise<void> }>;
+}
+
+export interface BuildInput {
+  floatModel: Uint8Array;
+  evalData: EvalData;
+  manifest: Omit<ManifestInput, 'io' | 'quantization'>;
+  signers: readonly Signer[];
+  /** Largest accepted accuracy loss, in percentage points (default 1.0). */
+  maxAccuracyDropPoints?: number;
+  /** How many evaluation samples become golden vectors (default 32). */
+  goldenCount?: number;
+}
+
+export interface BuildResult {
+  bundle: Uint8Array;
+  evaluation: PairEvaluation;
+  sizes: {
+    floatBytes: number;
+    floatCompressedBytes: number;
+    int8Bytes: number;
+    int8CompressedBytes: number;
+  };
+  quantization: QuantizationReport;
+}
+
+/** Absolute tolerance a device allows between its outputs and the golden ones. */
+export const GOLDEN_TOLERANCE = 1e-4;
+
+export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise<BuildResult> {
+  const float = ports.decode(input.floatModel); // decode: MODEL_MALFORMED
+  checkEvalData(float, input.evalData);
+  const quantized = quantizeWeights(float); // MODEL_UNSUPPORTED names the op
+  const int8Bytes = ports.encode(quantized.model);
+  const floatRunner = await ports.createRunner(input.floatModel);
+  const int8Runner = await ports.createRunner(int8Bytes);
+  try {
+    const evaluation = await evaluatePair(floatRunner, int8Runner, input.evalData);
+    enforceBudget(evaluation, input.maxAccuracyDropPoints ?? 1.0);
+    const golden = await goldenVectors(int8Runner, float, input.evalData, input.goldenCount ?? 32);
+    const sizes = {
+      floatBytes: input.floatModel.length,
+      floatCompressedBytes: deflateSync(input.floatModel).length,
+      int8Bytes: int8Bytes.length,
+      int8CompressedBytes: deflateSync(int8Bytes).length,
+    };
+    const bundle = await packBundle({
+      manifest: {
+        ...input.manifest,
+        io: { inputs: float.inputs.map(tensorSpec), outputs: float.outputs.map(tensorSpec) },
+        quantization: { ...quantized.report, ...sizes, evaluation },
+      },
+      parts: [
+        { name: 'model.onnx', bytes: int8Bytes, mediaType: 'application/onnx' },
+        {
+          name: 'golden.json',
+          bytes: new TextEncoder().encode(JSON.stringify(golden)),
+          mediaType: 'application/json',
+        },
+      ],
+      signers: input.signers,
+    });
+    return { bundle, evaluation, sizes, quantization: quantized.report };
+  } finally {
+    await Promise.all([floatRunner.close(), int8Runner.close()]);
+  }
+}
+
+function checkEvalData(model: OnnxModel, data: EvalData): void {
+  const shape = model.inputs[0]?.shape ?? [];
+  const fixed = shape.slice(1);
+  const expected = fixed.every((d) => typeof d === 'number')
+    ? fixed.reduce((a, b) => a * b, 1)
+    : null;
+  if (shape.length < 2 || expected !== data.featureCount) {
+    throw factoryError(
+      'EVAL_DATA_MISMATCH',
+      `the model's input ${model.inputs[0]?.name ?? '?'} has shape [${shape.join(', ')}], the evaluation data has ${data.featureCount} features per sample`,
+    );
+  }
+}
+
+function enforceBudget(evaluation: PairEvaluation, maxDropPoints: number): void {
+  const { float, int8 } = evaluation;
+  if (float.accuracy === null || int8.accuracy === null) return; // no labels: agreement is reported, not judged
+  const dropPoints = (float.accuracy - int8.accuracy) * 100;
+  if (dropPoints > maxDropPoints) {
+    throw factoryError(
+      'ACCURACY_BUDGET',
+      `int8 accuracy ${(int8.accuracy * 100).toFixed(2)}% is ${dropPoints.toFixed(2)} points below float ${(float.accuracy * 100).toFixed(2)}%; the budget is ${maxDropPoints}`,
+    );
+  }
+}
+
+async function goldenVectors(runner: ModelRunner, model: OnnxModel, data: EvalData, count: number) {
+  const n = Math.min(count, data.sampleCount);
+  const inputs = data.features.subarray(0, n * data.featureCount);
+  const outputs = await runner.run(inputs, n);
+  const width = outputs.length / n;
+  return {
+    input: model.inputs[0]!.name,
+    output: model.outputs[0]!.name,
+    tolerance: GOLDEN_TOLERANCE,
+    cases: Array.from({ length: n }, (_, i) => ({
+      input: Array.from(inputs.subarray(i * data.featureCount, (i + 1) * data.featureCount)),
+      output: Array.from(outputs.subarray(i * width, (i + 1) * width)),
+    })),
+  };
+}
+
+function tensorSpec(v: OnnxModel['inputs'][number]) {
+  return { name: v.name, dtype: v.dataType, shape: v.shape };
+}
