@@ -33,6 +33,17 @@ interface BuildFlags {
   maxAccuracyDrop: number;
   expires?: string;
   minAgentVersion: string;
+  parent?: { version: string; release: number };
+}
+
+/** `VERSION@RELEASE`, e.g. `1.0.0@3`: the model this one was derived from. */
+function parseParent(value: string): { version: string; release: number } {
+  const match = /^([^@\s]+)@(\d+)$/.exec(value);
+  const release = Number(match?.[2]);
+  if (!match || !Number.isSafeInteger(release) || release < 1) {
+    throw new InvalidArgumentError('VERSION@RELEASE, e.g. 1.0.0@3');
+  }
+  return { version: match[1]!, release };
 }
 
 function parsePoints(value: string): number {
@@ -66,7 +77,10 @@ function codeRevision(): string | undefined {
 
 async function lineageFrom(flags: BuildFlags): Promise<Manifest['lineage']> {
   const revision = codeRevision();
-  const base = revision ? { codeRevision: revision } : {};
+  const base = {
+    ...(revision ? { codeRevision: revision } : {}),
+    ...(flags.parent ? { parent: flags.parent } : {}),
+  };
   if (!flags.from) return { producer: { kind: 'import' }, ...base };
   const report = JSON.parse(
     new TextDecoder().decode(
@@ -145,6 +159,12 @@ export function bundleBuildCommand(io: CliIo): Command {
       new Option('--expires <iso>', 'bundle expiry (default: 180 days)').argParser(parseIsoTime),
     )
     .option('--min-agent-version <semver>', 'oldest agent that may install it', '0.1.0')
+    .addOption(
+      new Option(
+        '--parent <version@release>',
+        'the model this one derives from (lineage)',
+      ).argParser(parseParent),
+    )
     .action(async (flags: BuildFlags) => {
       if (!flags.onnx === !flags.from)
         throw new FleetError('MALFORMED', 'give exactly one of --onnx FILE or --from DIR');

@@ -205,7 +205,7 @@ describe('fleet keys / fleet bundle', () => {
         labels: null,
       }),
     );
-    const build = (onnx: string, out: string) =>
+    const build = (onnx: string, out: string, ...extra: string[]) =>
       fleet(
         'bundle',
         'build',
@@ -225,10 +225,15 @@ describe('fleet keys / fleet bundle', () => {
         keys,
         '--out',
         out,
+        ...extra,
       );
     const out = join(dir, 'tiny.fleet');
-    const r = await build(onnxPath, out);
+    const r = await build(onnxPath, out, '--parent', '0.9.0@3');
     assert.equal(r.code, 0, r.stderr);
+    const inspected = await fleet('bundle', 'inspect', out);
+    const lineage = (inspected.json['manifest'] as { lineage: Record<string, unknown> }).lineage;
+    assert.deepEqual(lineage['parent'], { version: '0.9.0', release: 3 });
+    assert.deepEqual(lineage['producer'], { kind: 'import' });
     assert.match(r.stderr, /compressed bytes/);
     assert.equal(r.json['floatAccuracy'], null); // unlabelled data: agreement only
     const v = await fleet(
