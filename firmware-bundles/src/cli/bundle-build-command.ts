@@ -5,7 +5,6 @@
  * writes nothing unless every step succeeds.
  */
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { bundleIdOf, FleetError, type Manifest } from '@fleet/protocol';
@@ -15,10 +14,8 @@ import { decodeOnnx, encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
 import { createOnnxRunner } from '../adapters/onnx/runtime.ts';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
-import { printJson, type CliIo } from './io.ts';
+import { DAY_MS, DEFAULT_BUNDLE_LIFETIME_DAYS, printJson, readInput, type CliIo } from './io.ts';
 import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface BuildFlags {
   onnx?: string;
@@ -51,14 +48,6 @@ function parsePoints(value: string): number {
   if (!Number.isFinite(n) || n < 0 || n > 100)
     throw new InvalidArgumentError('percentage points, 0-100');
   return n;
-}
-
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (cause) {
-    throw new FleetError('MALFORMED', `cannot read ${what} ${path}`, { cause });
-  }
 }
 
 /** The git commit of the working directory, when there is one. */
@@ -187,7 +176,8 @@ export function bundleBuildCommand(io: CliIo): Command {
             hardware: flags.hardware,
             minAgentVersion: flags.minAgentVersion,
             issuedAt: new Date(now).toISOString(),
-            expires: flags.expires ?? new Date(now + 180 * DAY_MS).toISOString(),
+            expires:
+              flags.expires ?? new Date(now + DEFAULT_BUNDLE_LIFETIME_DAYS * DAY_MS).toISOString(),
             lineage: await lineageFrom(flags),
           },
         },

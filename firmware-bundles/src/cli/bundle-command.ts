@@ -2,12 +2,10 @@
  * `fleet bundle pack | verify | inspect`: build a signed bundle from files,
  * check one exactly as a device would, or show its manifest without trusting it.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   bundleIdOf,
-  FleetError,
   inspectBundle,
   loadTrustedRoot,
   packBundle,
@@ -16,12 +14,9 @@ import {
 } from '@fleet/protocol';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
-import { printJson, type CliIo } from './io.ts';
+import { DAY_MS, DEFAULT_BUNDLE_LIFETIME_DAYS, printJson, readInput, type CliIo } from './io.ts';
 import { bundleBuildCommand } from './bundle-build-command.ts';
 import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-const DEFAULT_BUNDLE_LIFETIME_DAYS = 180;
 
 interface PartFlag {
   name: string;
@@ -60,14 +55,6 @@ interface PackFlags {
   out: string;
   expires?: string;
   minAgentVersion: string;
-}
-
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (cause) {
-    throw new FleetError('MALFORMED', `cannot read ${what} ${path}`, { cause });
-  }
 }
 
 export function bundleCommand(io: CliIo): Command {

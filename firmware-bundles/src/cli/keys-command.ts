@@ -5,9 +5,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ROLE_NAMES, type RoleName } from '@fleet/protocol';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { initTrust, rotateTrust, type KeyRecord, type RoleShape } from '../core/key-ceremony.ts';
-import { printJson, type CliIo } from './io.ts';
+import { DAY_MS, printJson, type CliIo } from './io.ts';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** 2-of-3 for both roles: no single key can sign a root or a bundle on its own. */
 const DEFAULT_SHAPE: RoleShape = { keys: 3, threshold: 2 };
 /** Roots are long-lived and rotated deliberately: one year by default. */

@@ -7,27 +7,11 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { mnistSplit } from '../mnist/mnist-split.ts';
 import { buildDenseModel } from '../../core/onnx/dense-builder.ts';
-import { classifierAccuracy } from '../../core/evaluation/classifier-accuracy.ts';
 import { encodeOnnx } from '../onnx/onnx-codec.ts';
 import { createOnnxRunner } from '../onnx/runtime.ts';
 import { trainReferenceModel } from './train-reference.ts';
 import { quantizeWeights } from '../../core/quantize/quantize-weights.ts';
-import type { EvalData } from '../../core/data/eval-data.ts';
-import type { OnnxRunner } from '../onnx/runtime.ts';
-
-async function topOneAgreement(a: OnnxRunner, b: OnnxRunner, data: EvalData): Promise<number> {
-  const rows = data.sampleCount;
-  const [sa, sb] = [await a.run(data.features, rows), await b.run(data.features, rows)];
-  const classes = sa.length / rows;
-  const argmax = (s: Float32Array, r: number) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (s[r * classes + c]! > s[r * classes + best]!) best = c;
-    return best;
-  };
-  let same = 0;
-  for (let r = 0; r < rows; r++) if (argmax(sa, r) === argmax(sb, r)) same++;
-  return same / rows;
-}
+import { evaluatePair } from '../../core/build/evaluate-pair.ts';
 
 it('the reference 2NN reaches >= 95% on held-out digits as ONNX; int8 loses <= 0.5 points at <= 30% of the bytes', async () => {
   const { train, test } = mnistSplit();
@@ -42,11 +26,14 @@ it('the reference 2NN reaches >= 95% on held-out digits as ONNX; int8 loses <= 0
   const floatBytes = encodeOnnx(floatModel);
   const int8Bytes = encodeOnnx(quantizeWeights(floatModel).model);
   const runner = await createOnnxRunner(floatBytes);
-  const accuracy = await classifierAccuracy(runner, test);
   const int8Runner = await createOnnxRunner(int8Bytes);
-  const int8Accuracy = await classifierAccuracy(int8Runner, test);
-  const agreement = await topOneAgreement(runner, int8Runner, test);
+  const pair = await evaluatePair(runner, int8Runner, test);
   await Promise.all([runner.close(), int8Runner.close()]);
+  const [accuracy, int8Accuracy, agreement] = [
+    pair.float.accuracy!,
+    pair.int8.accuracy!,
+    pair.top1Agreement,
+  ];
   assert.ok(accuracy - int8Accuracy <= 0.005, `float ${accuracy}, int8 ${int8Accuracy}`);
   assert.ok(agreement >= 0.99, `top-1 agreement ${agreement}`);
   assert.ok(

@@ -10,6 +10,7 @@ import type { EvalData } from '../data/eval-data.ts';
 import { buildDenseModel, type DenseArchitecture } from '../onnx/dense-builder.ts';
 import { xorshift32 } from '../random.ts';
 import { buildBundle, type BuildInput } from './build-bundle.ts';
+import { argmaxRow } from '../evaluation/classifier-accuracy.ts';
 
 const ports = { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner };
 const next = xorshift32(5);
@@ -137,10 +138,6 @@ async function selfLabelledFrom(model: Uint8Array, data: EvalData): Promise<Eval
   const runner = await createOnnxRunner(model);
   const scores = await runner.run(data.features, data.sampleCount);
   await runner.close();
-  const labels = Uint8Array.from({ length: data.sampleCount }, (_, r) => {
-    let best = 0;
-    for (let c = 1; c < 4; c++) if (scores[r * 4 + c]! > scores[r * 4 + best]!) best = c;
-    return best;
-  });
+  const labels = Uint8Array.from({ length: data.sampleCount }, (_, r) => argmaxRow(scores, r, 4));
   return { ...data, labels };
 }

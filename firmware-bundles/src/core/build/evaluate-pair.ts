@@ -5,7 +5,11 @@
  * input, and per input in a batch of 64).
  */
 import type { EvalData } from '../data/eval-data.ts';
-import { classifierAccuracy, type ModelRunner } from '../evaluation/classifier-accuracy.ts';
+import {
+  argmaxRow,
+  classifierAccuracy,
+  type ModelRunner,
+} from '../evaluation/classifier-accuracy.ts';
 
 export interface ModelFigures {
   accuracy: number | null;
@@ -57,16 +61,10 @@ export async function evaluatePair(
   const classes = a.length / data.sampleCount;
   let agree = 0;
   let maxAbsOutputDiff = 0;
+  for (let i = 0; i < a.length; i++)
+    maxAbsOutputDiff = Math.max(maxAbsOutputDiff, Math.abs(a[i]! - b[i]!));
   for (let r = 0; r < data.sampleCount; r++) {
-    let ba = 0;
-    let bb = 0;
-    for (let c = 0; c < classes; c++) {
-      const i = r * classes + c;
-      maxAbsOutputDiff = Math.max(maxAbsOutputDiff, Math.abs(a[i]! - b[i]!));
-      if (a[i]! > a[r * classes + ba]!) ba = c;
-      if (b[i]! > b[r * classes + bb]!) bb = c;
-    }
-    if (ba === bb) agree++;
+    if (argmaxRow(a, r, classes) === argmaxRow(b, r, classes)) agree++;
   }
   return {
     float: await figures(float, data),

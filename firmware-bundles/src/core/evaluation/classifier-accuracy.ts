@@ -11,6 +11,15 @@ export interface ModelRunner {
   run(features: Float32Array, batchSize: number): Promise<Float32Array>;
 }
 
+/** Index of the largest score in row `row` of a rows x `classes` score matrix. */
+export function argmaxRow(scores: Float32Array, row: number, classes: number): number {
+  let best = 0;
+  for (let c = 1; c < classes; c++) {
+    if (scores[row * classes + c]! > scores[row * classes + best]!) best = c;
+  }
+  return best;
+}
+
 export async function classifierAccuracy(
   runner: ModelRunner,
   data: EvalData,
@@ -26,11 +35,7 @@ export async function classifierAccuracy(
     );
     const classes = scores.length / rows;
     for (let r = 0; r < rows; r++) {
-      let best = 0;
-      for (let c = 1; c < classes; c++) {
-        if (scores[r * classes + c]! > scores[r * classes + best]!) best = c;
-      }
-      if (best === data.labels[start + r]) correct++;
+      if (argmaxRow(scores, r, classes) === data.labels[start + r]) correct++;
     }
   }
   return correct / data.sampleCount;

@@ -12,6 +12,7 @@ import { xorshift32 } from '../random.ts';
 import { buildDenseModel } from '../onnx/dense-builder.ts';
 import type { GraphNode, OnnxModel, Tensor } from '../onnx/model.ts';
 import { quantizeWeights } from './quantize-weights.ts';
+import { argmaxRow } from '../evaluation/classifier-accuracy.ts';
 
 const nextInt = xorshift32(99);
 const uniform = () => nextInt() / 2 ** 32 - 0.5;
@@ -40,13 +41,7 @@ const node = (
 });
 
 function argmaxRows(scores: Float32Array, rows: number): number[] {
-  const classes = scores.length / rows;
-  return Array.from({ length: rows }, (_, r) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++)
-      if (scores[r * classes + c]! > scores[r * classes + best]!) best = c;
-    return best;
-  });
+  return Array.from({ length: rows }, (_, r) => argmaxRow(scores, r, scores.length / rows));
 }
 
 /** Runs float and quantized models on the same random inputs; returns top-1 agreement. */
