@@ -1,2 +1,5 @@
-/** @fleet/control-plane: Hono control plane: API, database, broker, registries, rollouts, telemetry, federated rounds. Nothing here yet; see README.md. */
-export {};
+/**
+ * @fleet/control-plane: the Hono control plane. So far only its audit-log
+ * hash chain (a pure core); the server, database and broker are to come.
+ */
+export * from './core/audit/audit-chain.ts';
