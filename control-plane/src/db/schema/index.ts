@@ -1,0 +1,2 @@
+/** Every table of the control plane's database. */
+export * from './audit-log.ts';
