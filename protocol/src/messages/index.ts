@@ -82,3 +82,4 @@ export {
   type SignDeviceMessageOptions,
   type VerifyDeviceMessageOptions,
 } from './device-envelope.ts';
+export * from './mqtt-credential.ts';
