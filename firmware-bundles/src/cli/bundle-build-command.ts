@@ -14,22 +14,14 @@ import { decodeOnnx, encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
 import { createOnnxRunner } from '../adapters/onnx/runtime.ts';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
-import { DAY_MS, DEFAULT_BUNDLE_LIFETIME_DAYS, printJson, readInput, type CliIo } from './io.ts';
-import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
+import { printJson, readInput, type CliIo } from './io.ts';
+import { addReleaseOptions, releaseManifest, type ReleaseFlags } from './release-options.ts';
 
-interface BuildFlags {
+interface BuildFlags extends ReleaseFlags {
   onnx?: string;
   from?: string;
-  name: string;
-  version: string;
-  release: number;
-  hardware: string[];
   evalData: string;
-  keys: string;
-  out: string;
   maxAccuracyDrop: number;
-  expires?: string;
-  minAgentVersion: string;
   parent?: { version: string; release: number };
 }
 
@@ -114,40 +106,22 @@ function table(io: CliIo, r: BuildResult): void {
 }
 
 export function bundleBuildCommand(io: CliIo): Command {
-  return new Command('build')
-    .description(
+  return addReleaseOptions(
+    new Command('build').description(
       'quantize a float ONNX model to int8, prove its accuracy, and write a signed bundle',
-    )
+    ),
+  )
     .option('--onnx <file>', 'float32 ONNX model')
     .option(
       '--from <dir>',
       'a fleet model train-reference output directory (model.onnx, reference.json)',
     )
-    .requiredOption('--name <name>', 'model name')
-    .requiredOption('--version <semver>', 'model version')
-    .addOption(
-      new Option('--release <n>', 'release counter')
-        .argParser(parsePositiveInt)
-        .makeOptionMandatory(),
-    )
-    .requiredOption(
-      '--hardware <class>',
-      'hardware class (repeat or comma-separate)',
-      (v: string, p: string[]) => [...p, ...v.split(',').filter(Boolean)],
-      [],
-    )
     .requiredOption('--eval-data <file>', 'evaluation data (.fleval)')
-    .requiredOption('--keys <dir>', 'key directory (fleet keys init)')
-    .requiredOption('--out <file>', 'bundle file to write')
     .addOption(
       new Option('--max-accuracy-drop <pp>', 'largest accuracy loss allowed, percentage points')
         .argParser(parsePoints)
         .default(1.0),
     )
-    .addOption(
-      new Option('--expires <iso>', 'bundle expiry (default: 180 days)').argParser(parseIsoTime),
-    )
-    .option('--min-agent-version <semver>', 'oldest agent that may install it', '0.1.0')
     .addOption(
       new Option(
         '--parent <version@release>',
@@ -161,7 +135,6 @@ export function bundleBuildCommand(io: CliIo): Command {
       const floatModel = await readInput(modelPath, 'model');
       const evalData = decodeEvalData(await readInput(flags.evalData, 'evaluation data'));
       const signers = await createKeyDirectory(flags.keys).bundleSigners();
-      const now = io.nowMs();
       io.stderr(`quantizing ${modelPath} and evaluating on ${evalData.sampleCount} samples...\n`);
       const result = await buildBundle(
         {
@@ -169,17 +142,7 @@ export function bundleBuildCommand(io: CliIo): Command {
           evalData,
           signers,
           maxAccuracyDropPoints: flags.maxAccuracyDrop,
-          manifest: {
-            name: flags.name,
-            version: flags.version,
-            release: flags.release,
-            hardware: flags.hardware,
-            minAgentVersion: flags.minAgentVersion,
-            issuedAt: new Date(now).toISOString(),
-            expires:
-              flags.expires ?? new Date(now + DEFAULT_BUNDLE_LIFETIME_DAYS * DAY_MS).toISOString(),
-            lineage: await lineageFrom(flags),
-          },
+          manifest: releaseManifest(flags, io.nowMs(), await lineageFrom(flags)),
         },
         { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
       );

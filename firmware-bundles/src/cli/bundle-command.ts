@@ -14,9 +14,9 @@ import {
 } from '@fleet/protocol';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
-import { DAY_MS, DEFAULT_BUNDLE_LIFETIME_DAYS, printJson, readInput, type CliIo } from './io.ts';
+import { printJson, readInput, type CliIo } from './io.ts';
+import { addReleaseOptions, releaseManifest, type ReleaseFlags } from './release-options.ts';
 import { bundleBuildCommand } from './bundle-build-command.ts';
-import { parseIsoTime, parsePositiveInt } from './keys-command.ts';
 
 interface PartFlag {
   name: string;
@@ -29,78 +29,32 @@ function collectPart(value: string, previous: PartFlag[]): PartFlag[] {
   return [...previous, { name: value.slice(0, eq), file: value.slice(eq + 1) }];
 }
 
-function collectList(value: string, previous: string[]): string[] {
-  return [
-    ...previous,
-    ...value
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean),
-  ];
-}
-
 function parseReleaseFloor(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('a release number >= 0');
   return n;
 }
 
-interface PackFlags {
-  name: string;
-  version: string;
-  release: number;
-  hardware: string[];
+interface PackFlags extends ReleaseFlags {
   part: PartFlag[];
-  keys: string;
-  out: string;
-  expires?: string;
-  minAgentVersion: string;
 }
 
 export function bundleCommand(io: CliIo): Command {
   const bundle = new Command('bundle').description('signed model bundles');
 
-  bundle
-    .command('pack')
-    .description('pack files into a bundle signed by the bundle keys in --keys')
-    .requiredOption('--name <name>', 'model name')
-    .requiredOption('--version <semver>', 'model version, e.g. 1.2.0')
-    .addOption(
-      new Option('--release <n>', 'release counter (monotonic)')
-        .argParser(parsePositiveInt)
-        .makeOptionMandatory(),
-    )
-    .requiredOption(
-      '--hardware <class>',
-      'hardware class (repeat or comma-separate)',
-      collectList,
-      [],
-    )
+  addReleaseOptions(
+    bundle
+      .command('pack')
+      .description('pack files into a bundle signed by the bundle keys in --keys'),
+  )
     .requiredOption('--part <name=file>', 'a part (repeatable)', collectPart, [])
-    .requiredOption('--keys <dir>', 'key directory (fleet keys init)')
-    .requiredOption('--out <file>', 'bundle file to write')
-    .addOption(
-      new Option('--expires <iso>', 'bundle expiry (default: 180 days)').argParser(parseIsoTime),
-    )
-    .option('--min-agent-version <semver>', 'oldest agent that may install it', '0.1.0')
     .action(async (flags: PackFlags) => {
       const parts: PartInput[] = [];
       for (const p of flags.part)
         parts.push({ name: p.name, bytes: await readInput(p.file, 'part') });
       const signers = await createKeyDirectory(flags.keys).bundleSigners();
-      const now = io.nowMs();
       const bytes = await packBundle({
-        manifest: {
-          name: flags.name,
-          version: flags.version,
-          release: flags.release,
-          hardware: flags.hardware,
-          minAgentVersion: flags.minAgentVersion,
-          issuedAt: new Date(now).toISOString(),
-          expires:
-            flags.expires ?? new Date(now + DEFAULT_BUNDLE_LIFETIME_DAYS * DAY_MS).toISOString(),
-          lineage: { producer: { kind: 'manual' } },
-        },
+        manifest: releaseManifest(flags, io.nowMs(), { producer: { kind: 'manual' } }),
         parts,
         signers,
       });
