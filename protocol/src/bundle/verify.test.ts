@@ -19,6 +19,7 @@ import { sha256Hex } from '../crypto/sha256.ts';
 import { readContainer, writeContainer, DEFAULT_BUNDLE_LIMITS } from './container.ts';
 import { nativeInflate, type BoundedInflate } from './inflate.ts';
 import { readPart, verifyBundle, verifyManifestEnvelope, type VerifyOptions } from './verify.ts';
+import { assertRejected } from '../__fixtures__/refusals.ts';
 
 let trust: TestTrust;
 let good: Uint8Array;
@@ -51,12 +52,7 @@ function options(overrides: Partial<VerifyOptions> = {}) {
 /** Asserts `bundle` is refused with `code` and that not one byte was decompressed. */
 async function refused(bundle: Uint8Array, code: string, overrides: Partial<VerifyOptions> = {}) {
   const { spy, opts } = options(overrides);
-  await assert.rejects(verifyBundle(bundle, opts), (e: unknown) => {
-    assert.ok(isFleetError(e), `expected a FleetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.ok(e.message.startsWith(`${code}: `));
-    return true;
-  });
+  await assertRejected(verifyBundle(bundle, opts), code);
   return spy;
 }
 

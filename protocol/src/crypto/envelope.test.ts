@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { testKeys } from '../__fixtures__/trust.ts';
-import { isFleetError } from '../errors.ts';
+import { assertRejected as refusal } from '../__fixtures__/refusals.ts';
 import { toBase64, utf8 } from '../encoding/bytes.ts';
 import { signEnvelope, verifyThreshold, type ThresholdRule } from './envelope.ts';
 
@@ -19,10 +19,6 @@ async function setup() {
     role: 'test',
   };
   return { a: a!, b: b!, c: c!, other: other!, rule };
-}
-
-async function refusal(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => isFleetError(e) && e.code === code);
 }
 
 describe('signed envelopes', () => {
