@@ -18,7 +18,7 @@ import { buildBundle } from '../src/core/build/build-bundle.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-const { train, test } = mnistSplit();
+const { train, test } = await mnistSplit();
 log('training the reference model...');
 const t0 = performance.now();
 const trained = await trainReferenceModel({

@@ -32,7 +32,7 @@ export function modelCommand(io: CliIo): Command {
     )
     .action(async (flags: { out: string }) => {
       io.stderr('splitting the 10,000 MNIST digits...\n');
-      const { train, test } = mnistSplit();
+      const { train, test } = await mnistSplit();
       await mkdir(flags.out, { recursive: true });
       const files: Record<string, { samples: number; sha256: string }> = {};
       for (const [name, data] of [
@@ -56,7 +56,7 @@ export function modelCommand(io: CliIo): Command {
     .addOption(new Option('--epochs <n>', 'training epochs').argParser(parsePositiveInt))
     .action(async (flags: { out: string; epochs?: number }) => {
       const started = io.nowMs();
-      const { train, test } = mnistSplit();
+      const { train, test } = await mnistSplit();
       io.stderr('training the MNIST 2NN with TensorFlow.js...\n');
       const trained = await trainReferenceModel({
         train,

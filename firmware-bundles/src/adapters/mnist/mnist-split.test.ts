@@ -4,9 +4,9 @@ import { it } from 'node:test';
 import { encodeEvalData } from '../../core/data/eval-data.ts';
 import { mnistSplit } from './mnist-split.ts';
 
-it('the MNIST split is 8,000 / 2,000 real digits, identical on every call, every class in both', () => {
-  const a = mnistSplit();
-  const b = mnistSplit();
+it('the MNIST split is 8,000 / 2,000 real digits, identical on every call, every class in both', async () => {
+  const a = await mnistSplit();
+  const b = await mnistSplit();
   assert.equal(a.train.sampleCount, 8000);
   assert.equal(a.test.sampleCount, 2000);
   const digest = (d: typeof a.train) =>

