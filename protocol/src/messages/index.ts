@@ -83,3 +83,4 @@ export {
   type VerifyDeviceMessageOptions,
 } from './device-envelope.ts';
 export * from './mqtt-credential.ts';
+export * from './enrolment.ts';
