@@ -27,24 +27,29 @@ function toEntry(row: typeof auditLog.$inferSelect): AuditEntry {
   return { ...row, before: row.before ?? null, after: row.after ?? null };
 }
 
+/**
+ * Appends one entry inside the caller's transaction `tx`, so the audited
+ * change and its audit row commit together or not at all.
+ */
+export async function appendAuditIn(tx: Database, fields: AuditFields): Promise<AuditEntry> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
+  const [head] = await tx
+    .select({ seq: auditLog.seq, hash: auditLog.hash })
+    .from(auditLog)
+    .orderBy(desc(auditLog.seq))
+    .limit(1);
+  const entry = await sealAuditEntry(head ?? null, fields);
+  await tx.insert(auditLog).values(entry);
+  return entry;
+}
+
 export function createAuditStore(db: Database): AuditStore {
   async function list(): Promise<AuditEntry[]> {
     const rows = await db.select().from(auditLog).orderBy(asc(auditLog.seq));
     return rows.map(toEntry);
   }
   return {
-    append: (fields) =>
-      db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
-        const [head] = await tx
-          .select({ seq: auditLog.seq, hash: auditLog.hash })
-          .from(auditLog)
-          .orderBy(desc(auditLog.seq))
-          .limit(1);
-        const entry = await sealAuditEntry(head ?? null, fields);
-        await tx.insert(auditLog).values(entry);
-        return entry;
-      }),
+    append: (fields) => db.transaction((tx) => appendAuditIn(tx, fields)),
     list,
     verify: async () => verifyAuditChain(await list()),
   };

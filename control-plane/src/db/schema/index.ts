@@ -1,2 +1,5 @@
-/** Every table of the control plane's database. */
+/** The control plane's tables, for drizzle and drizzle-kit. */
 export * from './audit-log.ts';
+export * from './devices.ts';
+export * from './tokens.ts';
+export * from './models.ts';

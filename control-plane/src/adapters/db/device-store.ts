@@ -1,0 +1,240 @@
+/**
+ * Devices and their enrolment tokens in the database. Every operator-visible
+ * change (token created, device enrolled, tagged, revoked) commits in one
+ * transaction with its audit entry. Connection and model state reported by the
+ * device itself is applied without an audit entry (it is telemetry, and would
+ * flood the log), and only when newer than what is stored.
+ */
+import { and, asc, eq, gt, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { toBase64, type StateMessage, type VerifiedEnrolment } from '@fleet/protocol';
+import { devices, enrolmentTokens } from '../../db/schema/index.ts';
+import {
+  checkEnrolmentToken,
+  editTags,
+  enrolledTags,
+} from '../../core/devices/enrolment-policy.ts';
+import type { DeviceQuery } from '../../core/devices/device-query.ts';
+import { controlPlaneError } from '../../core/errors.ts';
+import { appendAuditIn } from './audit-store.ts';
+import { deviceActor, type Actor } from './actor.ts';
+import type { Database } from './database.ts';
+
+export type DeviceRow = typeof devices.$inferSelect;
+
+export interface NewEnrolmentToken {
+  id: string;
+  tokenHash: string;
+  tags: Record<string, string>;
+  hardware: string | null;
+  expiresAt: Date;
+}
+
+export interface DeviceStore {
+  createEnrolmentToken(token: NewEnrolmentToken, actor: Actor, now: Date): Promise<void>;
+  /** Consumes the token and creates the device, or throws and changes nothing. */
+  enrol(
+    tokenHash: string,
+    enrolment: VerifiedEnrolment,
+    keyId: string,
+    now: Date,
+  ): Promise<DeviceRow>;
+  get(id: string): Promise<DeviceRow | null>;
+  list(query: DeviceQuery): Promise<DeviceRow[]>;
+  editTags(
+    id: string,
+    edit: { set?: Record<string, string>; remove?: string[] },
+    actor: Actor,
+    now: Date,
+  ): Promise<DeviceRow>;
+  revoke(id: string, actor: Actor, now: Date, reason: string): Promise<DeviceRow>;
+  /** Applies a verified state message if it is newer than the last one applied. */
+  applyState(id: string, state: StateMessage, now: Date): Promise<boolean>;
+  /** Records a connect or disconnect the broker saw. */
+  markConnection(id: string, online: boolean, now: Date): Promise<void>;
+}
+
+/** What the audit log keeps of a device: identity and operator-set fields. */
+function auditView(row: DeviceRow) {
+  return {
+    id: row.id,
+    keyId: row.keyId,
+    hardware: row.hardware,
+    tags: row.tags,
+    revokedAt: row.revokedAt?.toISOString() ?? null,
+  };
+}
+
+function filters(query: DeviceQuery): SQL[] {
+  const where: SQL[] = [];
+  if (Object.keys(query.tags).length > 0) {
+    where.push(sql`${devices.tags} @> ${JSON.stringify(query.tags)}::jsonb`);
+  }
+  if (query.hardware) where.push(eq(devices.hardware, query.hardware));
+  if (query.status === 'revoked') where.push(isNotNull(devices.revokedAt));
+  if (query.status === 'online')
+    where.push(and(eq(devices.online, true), isNull(devices.revokedAt))!);
+  if (query.status === 'offline')
+    where.push(and(eq(devices.online, false), isNull(devices.revokedAt))!);
+  if (query.lastSeenBefore) where.push(lt(devices.lastSeenAt, query.lastSeenBefore));
+  if (query.lastSeenAfter) where.push(gt(devices.lastSeenAt, query.lastSeenAfter));
+  if (query.afterId) where.push(gt(devices.id, query.afterId));
+  return where;
+}
+
+export function createDeviceStore(db: Database): DeviceStore {
+  async function mustGet(tx: Database, id: string): Promise<DeviceRow> {
+    const [row] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
+    if (!row) throw controlPlaneError('NOT_FOUND', `device ${id} is not enrolled`);
+    return row;
+  }
+
+  return {
+    createEnrolmentToken: (token, actor, now) =>
+      db.transaction(async (tx) => {
+        await tx.insert(enrolmentTokens).values({ ...token, createdBy: actor, createdAt: now });
+        await appendAuditIn(tx, {
+          at: now.toISOString(),
+          actor,
+          action: 'enrolment-token.created',
+          subject: `enrolment-token:${token.id}`,
+          before: null,
+          after: {
+            tags: token.tags,
+            hardware: token.hardware,
+            expiresAt: token.expiresAt.toISOString(),
+          },
+        });
+      }),
+
+    enrol: (tokenHash, { request, publicKey }, keyId, now) =>
+      db.transaction(async (tx) => {
+        // Row lock: two devices racing with one token cannot both consume it.
+        const [token] = await tx
+          .select()
+          .from(enrolmentTokens)
+          .where(eq(enrolmentTokens.tokenHash, tokenHash))
+          .for('update');
+        checkEnrolmentToken(token ?? null, request.hardware, now.getTime());
+        const idFolded = request.deviceId.toLowerCase();
+        const [taken] = await tx
+          .select({ id: devices.id })
+          .from(devices)
+          .where(eq(devices.idFolded, idFolded));
+        if (taken)
+          throw controlPlaneError(
+            'CONFLICT',
+            `device id ${request.deviceId} is taken (as ${taken.id})`,
+          );
+        const [row] = await tx
+          .insert(devices)
+          .values({
+            id: request.deviceId,
+            idFolded,
+            publicKey: toBase64(publicKey),
+            keyId,
+            hardware: request.hardware,
+            tags: enrolledTags(token!.tags, request.tags),
+            agentVersion: request.agentVersion,
+            enrolledAt: now,
+          })
+          .returning();
+        await tx
+          .update(enrolmentTokens)
+          .set({ usedAt: now, usedBy: request.deviceId })
+          .where(eq(enrolmentTokens.id, token!.id));
+        await appendAuditIn(tx, {
+          at: now.toISOString(),
+          actor: deviceActor(request.deviceId),
+          action: 'device.enrolled',
+          subject: `device:${request.deviceId}`,
+          before: null,
+          after: { ...auditView(row!), enrolmentToken: token!.id },
+        });
+        return row!;
+      }),
+
+    get: async (id) => (await db.select().from(devices).where(eq(devices.id, id)))[0] ?? null,
+
+    list: (query) =>
+      db
+        .select()
+        .from(devices)
+        .where(and(...filters(query)))
+        .orderBy(asc(devices.id))
+        .limit(query.limit),
+
+    editTags: (id, edit, actor, now) =>
+      db.transaction(async (tx) => {
+        const before = await mustGet(tx, id);
+        const tags = editTags(before.tags, edit);
+        const [after] = await tx
+          .update(devices)
+          .set({ tags })
+          .where(eq(devices.id, id))
+          .returning();
+        await appendAuditIn(tx, {
+          at: now.toISOString(),
+          actor,
+          action: 'device.tagged',
+          subject: `device:${id}`,
+          before: auditView(before),
+          after: auditView(after!),
+        });
+        return after!;
+      }),
+
+    revoke: (id, actor, now, reason) =>
+      db.transaction(async (tx) => {
+        const before = await mustGet(tx, id);
+        if (before.revokedAt)
+          throw controlPlaneError('CONFLICT', `device ${id} is already revoked`);
+        const [after] = await tx
+          .update(devices)
+          .set({ revokedAt: now, online: false })
+          .where(eq(devices.id, id))
+          .returning();
+        await appendAuditIn(tx, {
+          at: now.toISOString(),
+          actor,
+          action: 'device.revoked',
+          subject: `device:${id}`,
+          before: auditView(before),
+          after: { ...auditView(after!), reason },
+        });
+        return after!;
+      }),
+
+    async applyState(id, state, now) {
+      // Retained and QoS 1 messages arrive again; only a newer send time applies.
+      const updated = await db
+        .update(devices)
+        .set({
+          online: state.online,
+          lastSeenAt: now,
+          stateAt: new Date(state.ts),
+          agentVersion: state.agentVersion,
+          modelName: state.model?.name ?? null,
+          modelVersion: state.model?.version ?? null,
+          modelRelease: state.model?.release ?? null,
+          bundleId: state.model?.bundleId ?? null,
+          updateState: state.update.state,
+        })
+        .where(
+          and(
+            eq(devices.id, id),
+            isNull(devices.revokedAt),
+            or(isNull(devices.stateAt), lt(devices.stateAt, new Date(state.ts))),
+          ),
+        )
+        .returning({ id: devices.id });
+      return updated.length > 0;
+    },
+
+    async markConnection(id, online, now) {
+      await db
+        .update(devices)
+        .set({ online, lastSeenAt: now })
+        .where(and(eq(devices.id, id), isNull(devices.revokedAt)));
+    },
+  };
+}

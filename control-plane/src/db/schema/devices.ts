@@ -1,0 +1,40 @@
+/**
+ * Enrolled devices. `id` is what the device asked for at enrolment; `id_folded`
+ * (lower case) is unique, so two devices can never differ only in case (MQTT
+ * client ids and topic segments are case-sensitive; people are not). The
+ * connection and model columns are kept current from the device's retained,
+ * signed `state` messages and its last will.
+ */
+import { sql } from 'drizzle-orm';
+import { boolean, index, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+
+export const devices = pgTable(
+  'devices',
+  {
+    id: text('id').primaryKey(),
+    idFolded: text('id_folded').notNull().unique(),
+    /** ed25519 public key, base64. */
+    publicKey: text('public_key').notNull(),
+    keyId: text('key_id').notNull(),
+    hardware: text('hardware').notNull(),
+    tags: jsonb('tags').$type<Record<string, string>>().notNull(),
+    agentVersion: text('agent_version').notNull(),
+    enrolledAt: timestamp('enrolled_at', { withTimezone: true, mode: 'date' }).notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+    online: boolean('online').notNull().default(false),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true, mode: 'date' }),
+    /** Send time (`ts`) of the last state message applied: older ones are ignored. */
+    stateAt: timestamp('state_at', { withTimezone: true, mode: 'date' }),
+    modelName: text('model_name'),
+    modelVersion: text('model_version'),
+    modelRelease: integer('model_release'),
+    bundleId: text('bundle_id'),
+    updateState: text('update_state'),
+  },
+  (t) => [
+    index('devices_hardware_idx').on(t.hardware, t.id),
+    index('devices_last_seen_idx').on(t.lastSeenAt),
+    index('devices_online_idx').on(t.online, t.id),
+    index('devices_tags_idx').using('gin', sql`${t.tags} jsonb_path_ops`),
+  ],
+);

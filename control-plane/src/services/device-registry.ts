@@ -1,0 +1,151 @@
+/**
+ * The device registry's use cases: enrolment tokens, enrolment, listing,
+ * tagging, revocation, and keeping connection and model state current from
+ * what devices report (signed `state` messages, retained and as last will).
+ *
+ * Enrolment, in order; the first failure throws and nothing changes:
+ *   1. request     protocol `verifyEnrolmentRequest`: size, fields, a valid
+ *                  signature by the key it carries (proof of possession), time
+ *   2. token       shaped like one, then (in the store's transaction, row
+ *                  locked) known, unused, unexpired, for this hardware class
+ *   3. identity    device id free, compared case-insensitively
+ *   4. record      device row, token consumed, audit entry: one transaction
+ */
+import {
+  fromBase64,
+  keyIdOf,
+  verifyDeviceMessage,
+  verifyEnrolmentRequest,
+  type StateMessage,
+} from '@fleet/protocol';
+import { hashToken, issueToken } from '../core/auth/operator-tokens.ts';
+import {
+  DEFAULT_ENROLMENT_TOKEN_TTL_MS,
+  MAX_ENROLMENT_TOKEN_TTL_MS,
+} from '../core/devices/enrolment-policy.ts';
+import { encodeCursor, type DeviceQuery } from '../core/devices/device-query.ts';
+import { controlPlaneError } from '../core/errors.ts';
+import type { Actor } from '../adapters/db/actor.ts';
+import type { DeviceRow, DeviceStore } from '../adapters/db/device-store.ts';
+
+export interface CreatedEnrolmentToken {
+  id: string;
+  /** Shown once. */
+  token: string;
+  expiresAt: Date;
+  tags: Record<string, string>;
+  hardware: string | null;
+}
+
+export interface DevicePage {
+  devices: DeviceRow[];
+  nextCursor: string | null;
+}
+
+export interface DeviceRegistry {
+  createEnrolmentToken(
+    options: { ttlMs?: number; tags?: Record<string, string>; hardware?: string | null },
+    actor: Actor,
+  ): Promise<CreatedEnrolmentToken>;
+  enrol(requestBytes: Uint8Array): Promise<DeviceRow>;
+  get(id: string): Promise<DeviceRow>;
+  list(query: DeviceQuery): Promise<DevicePage>;
+  editTags(
+    id: string,
+    edit: { set?: Record<string, string>; remove?: string[] },
+    actor: Actor,
+  ): Promise<DeviceRow>;
+  revoke(id: string, actor: Actor, reason: string): Promise<DeviceRow>;
+  /** Public key of a device that may connect (null when unknown); for the broker. */
+  lookup(id: string): Promise<{ publicKey: Uint8Array; revoked: boolean } | null>;
+  /**
+   * A payload that arrived on `fleet/v1/dev/{id}/state`: verified against the
+   * device's key, then applied if newer. Throws FleetError when refused.
+   */
+  onStateMessage(deviceId: string, payload: Uint8Array): Promise<boolean>;
+  onConnection(deviceId: string, online: boolean): Promise<void>;
+}
+
+export function createDeviceRegistry(deps: {
+  store: DeviceStore;
+  nowMs: () => number;
+  /** Drops a revoked device's live MQTT connection (embedded broker). */
+  disconnect?: (deviceId: string) => void;
+  randomBytes?: (n: number) => Uint8Array;
+}): DeviceRegistry {
+  const { store, nowMs } = deps;
+  const now = () => new Date(nowMs());
+
+  return {
+    async createEnrolmentToken(options, actor) {
+      const ttlMs = options.ttlMs ?? DEFAULT_ENROLMENT_TOKEN_TTL_MS;
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 1000 || ttlMs > MAX_ENROLMENT_TOKEN_TTL_MS) {
+        throw controlPlaneError('INVALID_REQUEST', 'ttlSeconds: between 1 second and 30 days');
+      }
+      const issued = await issueToken('enrolment', deps.randomBytes);
+      const id = issued.tokenHash.slice(0, 16);
+      const at = now();
+      const expiresAt = new Date(at.getTime() + ttlMs);
+      const tags = options.tags ?? {};
+      const hardware = options.hardware ?? null;
+      await store.createEnrolmentToken(
+        { id, tokenHash: issued.tokenHash, tags, hardware, expiresAt },
+        actor,
+        at,
+      );
+      return { id, token: issued.secret, expiresAt, tags, hardware };
+    },
+
+    async enrol(requestBytes) {
+      const at = now();
+      const enrolment = await verifyEnrolmentRequest(requestBytes, at.getTime()); // 1
+      const tokenHash = await hashToken('enrolment', enrolment.request.token); // 2
+      if (!tokenHash) throw controlPlaneError('ENROLMENT_REFUSED', 'enrolment token is malformed');
+      const keyId = await keyIdOf(enrolment.publicKey);
+      return store.enrol(tokenHash, enrolment, keyId, at); // 2-4
+    },
+
+    async get(id) {
+      const row = await store.get(id);
+      if (!row) throw controlPlaneError('NOT_FOUND', `device ${id} is not enrolled`);
+      return row;
+    },
+
+    async list(query) {
+      const rows = await store.list({ ...query, limit: query.limit + 1 });
+      const page = rows.slice(0, query.limit);
+      const more = rows.length > query.limit;
+      return { devices: page, nextCursor: more ? encodeCursor(page.at(-1)!.id) : null };
+    },
+
+    editTags: (id, edit, actor) => store.editTags(id, edit, actor, now()),
+
+    async revoke(id, actor, reason) {
+      const row = await store.revoke(id, actor, now(), reason);
+      deps.disconnect?.(id); // after the commit: a reconnect is refused by then
+      return row;
+    },
+
+    async lookup(id) {
+      const row = await store.get(id);
+      return row ? { publicKey: fromBase64(row.publicKey), revoked: row.revokedAt !== null } : null;
+    },
+
+    async onStateMessage(deviceId, payload) {
+      const device = await store.get(deviceId);
+      if (!device) throw controlPlaneError('NOT_FOUND', `state from unknown device ${deviceId}`);
+      if (device.revokedAt)
+        throw controlPlaneError('REVOKED', `state from revoked device ${deviceId}`);
+      const message = await verifyDeviceMessage(payload, {
+        expectedDeviceId: deviceId,
+        publicKey: fromBase64(device.publicKey),
+      });
+      if (message.type !== 'state') {
+        throw controlPlaneError('INVALID_REQUEST', `a ${message.type} message on the state topic`);
+      }
+      return store.applyState(deviceId, message, now());
+    },
+
+    onConnection: (deviceId, online) => store.markConnection(deviceId, online, now()),
+  };
+}

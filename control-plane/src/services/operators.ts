@@ -1,0 +1,80 @@
+/**
+ * Operator API tokens: creating (the secret is shown once), listing, revoking,
+ * and authenticating a presented bearer token to its id and role. The first
+ * admin token is created at first start (`bootstrap`), printed once by the
+ * caller, and never retrievable again.
+ */
+import {
+  hashOperatorToken,
+  issueOperatorToken,
+  OPERATOR_ROLES,
+  type OperatorRole,
+} from '../core/auth/operator-tokens.ts';
+import { controlPlaneError } from '../core/errors.ts';
+import type { Actor } from '../adapters/db/actor.ts';
+import type { OperatorTokenRow, OperatorTokenStore } from '../adapters/db/operator-token-store.ts';
+
+export interface Operator {
+  tokenId: string;
+  role: OperatorRole;
+}
+
+export interface Operators {
+  /** The operator a presented secret belongs to, or null (unknown, revoked, malformed). */
+  authenticate(secret: string): Promise<Operator | null>;
+  create(
+    options: { name: string; role: OperatorRole },
+    actor: Actor,
+  ): Promise<{ row: OperatorTokenRow; secret: string }>;
+  list(): Promise<OperatorTokenRow[]>;
+  revoke(id: string, actor: Actor): Promise<OperatorTokenRow>;
+  /** Creates the first admin token when there is none; returns its secret, or null. */
+  bootstrap(): Promise<string | null>;
+}
+
+export function createOperators(deps: {
+  store: OperatorTokenStore;
+  nowMs: () => number;
+  randomBytes?: (n: number) => Uint8Array;
+}): Operators {
+  const { store } = deps;
+  const now = () => new Date(deps.nowMs());
+  const issue = async (name: string, role: OperatorRole) => {
+    const issued = await issueOperatorToken(deps.randomBytes);
+    return {
+      secret: issued.secret,
+      token: { id: issued.tokenHash.slice(0, 16), tokenHash: issued.tokenHash, name, role },
+    };
+  };
+
+  return {
+    async authenticate(secret) {
+      const tokenHash = await hashOperatorToken(secret);
+      if (!tokenHash) return null;
+      const row = await store.findActive(tokenHash);
+      if (!row || !(OPERATOR_ROLES as readonly string[]).includes(row.role)) return null;
+      return { tokenId: row.id, role: row.role as OperatorRole };
+    },
+
+    async create({ name, role }, actor) {
+      const { secret, token } = await issue(name, role);
+      return { row: await store.create(token, actor, now()), secret };
+    },
+
+    list: () => store.list(),
+
+    revoke: (id, actor) => store.revoke(id, actor, now()),
+
+    async bootstrap() {
+      const { secret, token } = await issue('first admin', 'admin');
+      return (await store.bootstrapAdmin(token, now())) ? secret : null;
+    },
+  };
+}
+
+export function assertKnownRole(role: string): OperatorRole {
+  if (!(OPERATOR_ROLES as readonly string[]).includes(role)) {
+    throw controlPlaneError('INVALID_REQUEST', `role: one of ${OPERATOR_ROLES.join(', ')}`);
+  }
+  return role as OperatorRole;
+}
