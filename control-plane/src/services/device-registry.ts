@@ -11,13 +11,7 @@
  *   3. identity    device id free, compared case-insensitively
  *   4. record      device row, token consumed, audit entry: one transaction
  */
-import {
-  fromBase64,
-  keyIdOf,
-  verifyDeviceMessage,
-  verifyEnrolmentRequest,
-  type StateMessage,
-} from '@fleet/protocol';
+import { fromBase64, keyIdOf, verifyDeviceMessage, verifyEnrolmentRequest } from '@fleet/protocol';
 import { hashToken, issueToken } from '../core/auth/operator-tokens.ts';
 import {
   DEFAULT_ENROLMENT_TOKEN_TTL_MS,

@@ -3,7 +3,7 @@
  * head inside one transaction that holds an advisory lock, so concurrent
  * appends (several replicas on one PostgreSQL) still form a single chain.
  */
-import { asc, desc, sql } from 'drizzle-orm';
+import { asc, desc, gt, sql } from 'drizzle-orm';
 import { auditLog } from '../../db/schema/index.ts';
 import {
   sealAuditEntry,
@@ -11,6 +11,7 @@ import {
   type AuditEntry,
   type AuditFields,
   type AuditVerdict,
+  type ChainHead,
 } from '../../core/audit/audit-chain.ts';
 import type { Database } from './database.ts';
 
@@ -20,7 +21,9 @@ const AUDIT_LOCK_KEY = 0x666c6561;
 export interface AuditStore {
   append(fields: AuditFields): Promise<AuditEntry>;
   list(): Promise<AuditEntry[]>;
-  verify(): Promise<AuditVerdict>;
+  /** Entries after `afterSeq`, oldest first, at most `limit`. */
+  page(afterSeq: number, limit: number): Promise<AuditEntry[]>;
+  verify(expectedHead?: ChainHead): Promise<AuditVerdict>;
 }
 
 function toEntry(row: typeof auditLog.$inferSelect): AuditEntry {
@@ -51,6 +54,15 @@ export function createAuditStore(db: Database): AuditStore {
   return {
     append: (fields) => db.transaction((tx) => appendAuditIn(tx, fields)),
     list,
-    verify: async () => verifyAuditChain(await list()),
+    page: async (afterSeq, limit) =>
+      (
+        await db
+          .select()
+          .from(auditLog)
+          .where(gt(auditLog.seq, afterSeq))
+          .orderBy(asc(auditLog.seq))
+          .limit(limit)
+      ).map(toEntry),
+    verify: async (expectedHead) => verifyAuditChain(await list(), expectedHead),
   };
 }

@@ -51,6 +51,8 @@ export interface DeviceStore {
   applyState(id: string, state: StateMessage, now: Date): Promise<boolean>;
   /** Records a connect or disconnect the broker saw. */
   markConnection(id: string, online: boolean, now: Date): Promise<void>;
+  /** Device counts by status, for metrics. */
+  countByStatus(): Promise<Record<'online' | 'offline' | 'revoked', number>>;
 }
 
 /** What the audit log keeps of a device: identity and operator-set fields. */
@@ -228,6 +230,17 @@ export function createDeviceStore(db: Database): DeviceStore {
         )
         .returning({ id: devices.id });
       return updated.length > 0;
+    },
+
+    async countByStatus() {
+      const [row] = await db
+        .select({
+          online: sql<number>`count(*) filter (where ${devices.online} and ${devices.revokedAt} is null)::int`,
+          offline: sql<number>`count(*) filter (where not ${devices.online} and ${devices.revokedAt} is null)::int`,
+          revoked: sql<number>`count(*) filter (where ${devices.revokedAt} is not null)::int`,
+        })
+        .from(devices);
+      return row ?? { online: 0, offline: 0, revoked: 0 };
     },
 
     async markConnection(id, online, now) {

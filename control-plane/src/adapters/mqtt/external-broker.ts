@@ -1,0 +1,56 @@
+/**
+ * The control plane as a privileged client of an external MQTT 3.1.1 broker
+ * (Mosquitto, EMQX, HiveMQ) given by `MQTT_URL`. The broker enforces device
+ * ACLs (docs/external-broker.md); the control plane still verifies every
+ * device message's signature, so a misconfigured broker cannot make it
+ * accept a forged one. With `shareGroup`, subscriptions are shared
+ * (`$share/{group}/...`) so replicas split the work.
+ */
+import mqtt from 'mqtt';
+import { sharedSubscription, topicMatchesFilter } from '@fleet/protocol';
+import type { BrokerLink, DeviceMessageHandler } from './broker-link.ts';
+
+export async function connectExternalBroker(options: {
+  url: string;
+  clientId: string;
+  shareGroup?: string;
+  onError?: (error: unknown) => void;
+}): Promise<BrokerLink> {
+  const client = await mqtt.connectAsync(options.url, {
+    protocolVersion: 4,
+    clientId: options.clientId,
+    clean: true,
+    reconnectPeriod: 2000,
+    connectTimeout: 10_000,
+  });
+  const handlers: { filter: string; handler: DeviceMessageHandler }[] = [];
+  client.on('message', (topic, payload) => {
+    for (const { filter, handler } of handlers) {
+      if (!topicMatchesFilter(filter, topic)) continue;
+      handler(topic, new Uint8Array(payload)).catch((error: unknown) => options.onError?.(error));
+    }
+  });
+  const deviceUrl = new URL(options.url);
+  deviceUrl.username = '';
+  deviceUrl.password = '';
+  return {
+    kind: 'external',
+    deviceUrl: deviceUrl.toString().replace(/\/$/, ''),
+    publish: async (topic, payload, publishOptions = {}) => {
+      await client.publishAsync(topic, Buffer.from(payload), {
+        qos: publishOptions.qos ?? 1,
+        retain: publishOptions.retain ?? false,
+      });
+    },
+    async subscribe(filter, handler) {
+      handlers.push({ filter, handler });
+      const topic = options.shareGroup ? sharedSubscription(options.shareGroup, filter) : filter;
+      const granted = await client.subscribeAsync(topic, { qos: 1 });
+      if (granted.some((g) => g.qos === 128))
+        throw new Error(`the broker refused the subscription ${topic}`);
+    },
+    disconnect: () => undefined, // the broker's own admin API does this; see docs/external-broker.md
+    isUp: () => client.connected,
+    close: () => client.endAsync(),
+  };
+}

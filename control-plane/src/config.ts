@@ -1,0 +1,43 @@
+/**
+ * The control plane's configuration: one typed object with defaults, merged
+ * once. Only main.ts reads flags and the environment to build it.
+ */
+export interface Config {
+  /** HTTP API listen address. */
+  httpHost: string;
+  httpPort: number;
+  /** Where PGlite data, blobs and the like live (embedded defaults). */
+  dataDir: string;
+  /** PostgreSQL URL; unset: embedded PGlite in `{dataDir}/db`. */
+  databaseUrl?: string;
+  /** External MQTT broker URL; unset: the embedded aedes broker. */
+  mqttUrl?: string;
+  /** Shared-subscription group for replicas on an external broker. */
+  mqttShareGroup?: string;
+  /** Embedded broker listen address (1883 is often taken by a system Mosquitto). */
+  mqttHost: string;
+  mqttPort: number;
+  /** Largest bundle upload accepted. */
+  maxBundleBytes: number;
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  logLevel: string;
+  /** How long shutdown waits for in-flight requests. */
+  shutdownGraceMs: number;
+}
+
+export const defaultConfig: Config = {
+  httpHost: '127.0.0.1',
+  httpPort: 8080,
+  dataDir: '.fleet',
+  mqttHost: '127.0.0.1',
+  mqttPort: 1884,
+  maxBundleBytes: 64 * 1024 * 1024,
+  logLevel: 'info',
+  shutdownGraceMs: 10_000,
+};
+
+/** Defaults, then `overrides`, ignoring keys set to undefined. */
+export function mergeConfig(overrides: Partial<Config>): Config {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...defaultConfig, ...defined };
+}

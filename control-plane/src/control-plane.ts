@@ -1,0 +1,189 @@
+/**
+ * Wires the control plane together: database, blob store, services, broker
+ * link, the HTTP app, and the device-state subscription. `createControlPlane`
+ * returns everything built and a `close()` that drains and stops it in order
+ * (HTTP first, then the broker, then the database).
+ *
+ * For tests, `{ inMemory: true }` gives an in-memory PGlite and blob store
+ * and no broker or HTTP listener: drive `app.request()` directly.
+ */
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { pino, type Logger } from 'pino';
+import { sql } from 'drizzle-orm';
+import { allDevicesFilter, isFleetError, parseTopic } from '@fleet/protocol';
+import type { Config } from './config.ts';
+import { openDatabase, type OpenDatabase } from './adapters/db/database.ts';
+import { createAuditStore, type AuditStore } from './adapters/db/audit-store.ts';
+import { createDeviceStore } from './adapters/db/device-store.ts';
+import { createModelStore } from './adapters/db/model-store.ts';
+import { createOperatorTokenStore } from './adapters/db/operator-token-store.ts';
+import { createFsBlobStore } from './adapters/blob/fs-blob-store.ts';
+import { createMemoryBlobStore } from './adapters/blob/memory-blob-store.ts';
+import type { BrokerLink } from './adapters/mqtt/broker-link.ts';
+import { createApp } from './adapters/http/app.ts';
+import { createMetrics, type Metrics } from './adapters/http/metrics.ts';
+import { createDeviceRegistry, type DeviceRegistry } from './services/device-registry.ts';
+import { createModelRegistry, type ModelRegistry } from './services/model-registry.ts';
+import { createOperators, type Operators } from './services/operators.ts';
+
+export interface ControlPlaneOptions {
+  config: Config;
+  nowMs?: () => number;
+  logger?: Logger;
+  /** In-memory database and blobs, no listeners (tests). */
+  inMemory?: boolean;
+  /** Starts the broker link; omitted: no MQTT (tests of the HTTP API alone). */
+  connectBroker?: (devices: DeviceRegistry, metrics: Metrics) => Promise<BrokerLink>;
+  /** Whether to listen for HTTP (false: use `app.request()`). */
+  listen?: boolean;
+}
+
+export interface ControlPlane {
+  app: ReturnType<typeof createApp>;
+  database: OpenDatabase;
+  devices: DeviceRegistry;
+  models: ModelRegistry;
+  operators: Operators;
+  audit: AuditStore;
+  metrics: Metrics;
+  broker: BrokerLink | null;
+  /** The HTTP URL when listening. */
+  url: string | null;
+  /** The first admin token when this start created it (print it once). */
+  firstAdminToken: string | null;
+  close(): Promise<void>;
+}
+
+export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const { config } = options;
+  const nowMs = options.nowMs ?? (() => Date.now());
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const database = await openDatabase(
+    options.inMemory ? {} : { url: config.databaseUrl, dataDir: join(config.dataDir, 'db') },
+  );
+  const blobs = options.inMemory
+    ? createMemoryBlobStore()
+    : createFsBlobStore(join(config.dataDir, 'blobs'));
+  const audit = createAuditStore(database.db);
+  const deviceStore = createDeviceStore(database.db);
+  const modelStore = createModelStore(database.db);
+  const metrics = createMetrics({
+    deviceCounts: () => deviceStore.countByStatus(),
+    defaultMetrics: !options.inMemory,
+  });
+  let broker: BrokerLink | null = null;
+  const devices = createDeviceRegistry({
+    store: deviceStore,
+    nowMs,
+    disconnect: (id) => broker?.disconnect(id),
+  });
+  const models = createModelRegistry({ store: modelStore, blobs, nowMs });
+  const operators = createOperators({ store: createOperatorTokenStore(database.db), nowMs });
+  const firstAdminToken = await operators.bootstrap();
+
+  if (options.connectBroker) {
+    broker = await options.connectBroker(devices, metrics);
+    await followDeviceState(broker, devices, metrics, logger);
+  }
+
+  const app = createApp({
+    devices,
+    models,
+    modelStore,
+    blobs,
+    operators,
+    audit,
+    metrics,
+    logger,
+    maxBundleBytes: config.maxBundleBytes,
+    health: {
+      database: async () => {
+        await database.db.execute(sql`select 1`);
+      },
+      ...(broker ? { broker: () => brokerHealth(broker!) } : {}),
+    },
+  });
+
+  let server: ServerType | null = null;
+  let url: string | null = null;
+  if (options.listen) {
+    ({ server, url } = await listen(app.fetch, config));
+    logger.info(
+      { url, broker: broker?.deviceUrl, database: database.kind },
+      'control plane listening',
+    );
+  }
+
+  return {
+    app,
+    database,
+    devices,
+    models,
+    operators,
+    audit,
+    metrics,
+    broker,
+    url,
+    firstAdminToken,
+    async close() {
+      if (server) await drain(server, config.shutdownGraceMs);
+      await broker?.close();
+      await database.close();
+    },
+  };
+}
+
+function brokerHealth(broker: BrokerLink): Promise<void> {
+  return broker.isUp()
+    ? Promise.resolve()
+    : Promise.reject(new Error(`${broker.kind} broker is not connected`));
+}
+
+/** Keeps device rows current from signed state messages and connection events. */
+async function followDeviceState(
+  broker: BrokerLink,
+  devices: DeviceRegistry,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<void> {
+  broker.onConnection?.((deviceId, online) => {
+    metrics.mqttConnections.inc(online ? 1 : -1);
+    devices
+      .onConnection(deviceId, online)
+      .catch((error: unknown) => logger.warn({ err: error, deviceId }, 'connection update failed'));
+  });
+  await broker.subscribe(allDevicesFilter('state'), async (topic, payload) => {
+    const parsed = parseTopic(topic);
+    if (parsed?.kind !== 'device') return;
+    try {
+      const applied = await devices.onStateMessage(parsed.deviceId, payload);
+      metrics.deviceMessages.inc({ topic: 'state', result: applied ? 'ok' : 'stale' });
+    } catch (error) {
+      const code = isFleetError(error) ? error.code : 'error';
+      metrics.deviceMessages.inc({ topic: 'state', result: code });
+      logger.warn(
+        { deviceId: parsed.deviceId, code, err: isFleetError(error) ? undefined : error },
+        'state message refused',
+      );
+    }
+  });
+}
+
+async function listen(fetch: (request: Request) => Response | Promise<Response>, config: Config) {
+  return new Promise<{ server: ServerType; url: string }>((resolve, reject) => {
+    const server = serve({ fetch, port: config.httpPort, hostname: config.httpHost }, (info) =>
+      resolve({ server, url: `http://${config.httpHost}:${info.port}` }),
+    );
+    server.once('error', reject);
+  });
+}
+
+/** Stops accepting connections and waits for in-flight requests, at most `graceMs`. */
+async function drain(server: ServerType, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  if ('closeIdleConnections' in server) server.closeIdleConnections();
+  const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+  await Promise.race([closed, timer]);
+  if ('closeAllConnections' in server) server.closeAllConnections();
+}
