@@ -101,7 +101,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       database: async () => {
         await database.db.execute(sql`select 1`);
       },
-      ...(broker ? { broker: () => brokerHealth(broker!) } : {}),
+      ...(broker ? { broker: () => brokerHealth(broker) } : {}),
     },
   });
 

@@ -12,6 +12,8 @@ import { z } from '@hono/zod-openapi';
 const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   INVALID_REQUEST: 400,
   MALFORMED: 400,
+  TRUNCATED: 400,
+  TRAILING_DATA: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   ENROLMENT_REFUSED: 403,
