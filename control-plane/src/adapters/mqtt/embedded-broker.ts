@@ -1,35 +1,46 @@
 /**
  * The embedded MQTT 3.1.1 broker (aedes) with Fleet's device identity and
- * topic ACLs:
+ * topic ACLs (device-access-hooks.ts: THREATS 27-30, 34), behind a guard on
+ * every connection (guarded-connection.ts): oversize or malformed packets and
+ * clients that stop reading are dropped without holding up the others
+ * (THREATS 31-33).
  *
- * - CONNECT: the username is the device id, the client id must equal it
- *   (THREATS 29), and the password is a fresh credential signed by that
- *   device's key (protocol `verifyMqttCredential`); unknown, revoked,
- *   anonymous or wrongly signed clients are refused (THREATS 27).
- * - A last-will topic is checked at CONNECT, and aedes checks the will again
- *   through authorizePublish when it fires (THREATS 28).
- * - A refused SUBSCRIBE gets the failure return code (0x80) for that filter;
- *   a refused PUBLISH is dropped (aedes closes that client's connection).
- * - PUBLISH / SUBSCRIBE go through the protocol's deny-by-default
- *   `canPublish` / `canSubscribe`, so commands and bundle blocks can only come
- *   from the control plane, which publishes in-process (THREATS 28, 30).
- *
- * Listens on `port` (0: any free port) on `host`.
+ * The control plane publishes and subscribes in-process. Listens on `port`
+ * (0: any free port) on `host`.
  */
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Aedes } from 'aedes';
-import { canPublish, canSubscribe, isFleetError, verifyMqttCredential } from '@fleet/protocol';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import {
+  deviceAccessHooks,
+  storeOnlyAllowedSubscriptions,
+  type DeviceDirectory,
+  type DeviceOf,
+} from './device-access-hooks.ts';
+import { guardConnection, type ConnectionDropReason } from './guarded-connection.ts';
 
-/** What the broker needs to know about a device (the registry implements it). */
-export interface DeviceDirectory {
-  lookup(deviceId: string): Promise<{ publicKey: Uint8Array; revoked: boolean } | null>;
-}
+export type { DeviceDirectory } from './device-access-hooks.ts';
 
 export interface EmbeddedBrokerOptions {
   devices: DeviceDirectory;
   nowMs: () => number;
   port?: number;
   host?: string;
+  /**
+   * Largest packet a client may send, fixed header included (THREATS 31).
+   * Default 256 KiB: a 64 KiB bundle block with its header fits with room.
+   */
+  maxPacketSizeBytes?: number;
+  /** Bytes waiting for a client that is not reading before it is dropped (THREATS 32). Default 4 MiB. */
+  maxQueuedBytes?: number;
+  /** Told when a connection is dropped by the packet or queue guard. */
+  onConnectionDropped?: (event: { reason: ConnectionDropReason; message: string }) => void;
+  /**
+   * Told when an admitted device's session starts and ends. A device taking
+   * over its own client id is reported offline, then online.
+   */
+  onClientConnection?: (deviceId: string, online: boolean) => void;
+  /** Errors thrown by `subscribe` handlers and `onClientConnection`. */
+  onError?: (error: unknown) => void;
 }
 
 export interface EmbeddedBroker {
@@ -40,82 +51,42 @@ export interface EmbeddedBroker {
     payload: Uint8Array,
     options?: { qos?: 0 | 1; retain?: boolean },
   ): Promise<void>;
+  /**
+   * Delivers what devices publish to topics matching `filter` to `handler`,
+   * in-process as the control plane; one message at a time per broker.
+   */
+  subscribe(
+    filter: string,
+    handler: (topic: string, payload: Uint8Array) => Promise<void>,
+  ): Promise<void>;
   /** Disconnects a device now (after revocation). */
   disconnect(deviceId: string): void;
+  /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
 
-/** CONNACK 3.1.1 return codes. */
-const IDENTIFIER_REJECTED = 2;
-const BAD_CREDENTIALS = 4;
-const NOT_AUTHORIZED = 5;
-
-function refusal(message: string, returnCode: number) {
-  return Object.assign(new Error(message), { returnCode });
-}
+export const DEFAULT_MAX_PACKET_SIZE_BYTES = 256 * 1024;
+export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-  const deviceOf = new WeakMap<object, string>();
-  const broker = await Aedes.createBroker({
-    authenticate: (client, username, password, done) => {
-      void (async () => {
-        const deviceId = username ?? '';
-        if (!deviceId || !password)
-          return done(refusal('anonymous clients are refused', NOT_AUTHORIZED), false);
-        if (client.id !== deviceId)
-          return done(
-            refusal(`client id ${client.id} is not ${deviceId}`, IDENTIFIER_REJECTED),
-            false,
-          );
-        const device = await options.devices.lookup(deviceId);
-        if (!device || device.revoked)
-          return done(refusal(`device ${deviceId} is unknown or revoked`, NOT_AUTHORIZED), false);
-        try {
-          await verifyMqttCredential(new Uint8Array(password), {
-            deviceId,
-            clientId: client.id,
-            publicKey: device.publicKey,
-            nowMs: options.nowMs(),
-          });
-        } catch (error) {
-          const message = isFleetError(error) ? error.message : 'credential refused';
-          return done(refusal(message, BAD_CREDENTIALS), false);
-        }
-        // aedes keeps the CONNECT packet's will in `_will` until the session is set up.
-        const pending = client as unknown as {
-          _will?: { topic: string };
-          will?: { topic: string };
-        };
-        const will = pending._will ?? pending.will;
-        if (will && !canPublish(deviceId, will.topic)) {
-          return done(refusal(`last will on ${will.topic} is not allowed`, NOT_AUTHORIZED), false);
-        }
-        deviceOf.set(client, deviceId);
-        done(null, true);
-      })().catch(() => done(refusal('authentication failed', NOT_AUTHORIZED), false));
-    },
-    authorizePublish: (client, packet, done) => {
-      const deviceId = client ? deviceOf.get(client) : undefined;
-      if (deviceId !== undefined && canPublish(deviceId, packet.topic)) return done(null);
-      done(new Error(`publish to ${packet.topic} denied`));
-    },
-    authorizeSubscribe: (client, subscription, done) => {
-      const deviceId = client ? deviceOf.get(client) : undefined;
-      if (deviceId !== undefined && canSubscribe(deviceId, subscription.topic))
-        return done(null, subscription);
-      done(null, null); // SUBACK 0x80 for this filter; the connection stays up
-    },
+  const deviceOf: DeviceOf = new WeakMap();
+  const broker = await Aedes.createBroker(deviceAccessHooks(options, deviceOf));
+  storeOnlyAllowedSubscriptions(broker, deviceOf);
+  const connected = trackConnections(broker, options);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const connection = guardConnection(socket, {
+      maxPacketSizeBytes: options.maxPacketSizeBytes ?? DEFAULT_MAX_PACKET_SIZE_BYTES,
+      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+      onDrop: (reason, message) => options.onConnectionDropped?.({ reason, message }),
+    });
+    broker.handle(connection);
   });
-  const connected = new Map<string, { close(): void }>();
-  broker.on('client', (client) => connected.set(client.id, client));
-  broker.on('clientDisconnect', (client) => connected.delete(client.id));
-  const server: Server = createServer(broker.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
-  });
+  const port = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     publish: (topic, payload, publishOptions = {}) =>
       new Promise((resolve, reject) =>
         broker.publish(
@@ -130,12 +101,64 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
           (error) => (error ? reject(error) : resolve()),
         ),
       ),
+    subscribe: createInProcessSubscriber(broker, (error) => options.onError?.(error)),
     disconnect(deviceId) {
       connected.get(deviceId)?.close();
     },
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => broker.close(() => resolve()));
+        server.close(() => resolve());
+        broker.close(() => {
+          for (const socket of sockets) socket.destroy(); // connections that never sent CONNECT
+        });
       }),
   };
+}
+
+/** The live client of each admitted device, reported to `onClientConnection`. */
+function trackConnections(broker: Aedes, options: EmbeddedBrokerOptions): Map<string, Client> {
+  const connected = new Map<string, Client>();
+  const report = (deviceId: string, online: boolean) => {
+    try {
+      options.onClientConnection?.(deviceId, online);
+    } catch (error) {
+      options.onError?.(error);
+    }
+  };
+  broker.on('client', (client) => {
+    connected.set(client.id, client);
+    report(client.id, true);
+  });
+  broker.on('clientDisconnect', (client) => {
+    // aedes closes a session taken over before it admits the new one; an
+    // older client closing late must not unlist its successor.
+    if (connected.get(client.id) !== client) return;
+    connected.delete(client.id);
+    report(client.id, false);
+  });
+  return connected;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Runs `handler` for each delivery, one at a time, and acks aedes when it settles. */
+function createInProcessSubscriber(broker: Aedes, onError: (error: unknown) => void) {
+  let previous: Promise<void> = Promise.resolve();
+  return (filter: string, handler: (topic: string, payload: Uint8Array) => Promise<void>) =>
+    new Promise<void>((resolve) => {
+      const deliver = (packet: { topic: string; payload: string | Buffer }, ack: () => void) => {
+        const run = previous.then(() =>
+          handler(packet.topic, new Uint8Array(Buffer.from(packet.payload))),
+        );
+        previous = run.catch(() => undefined);
+        run.catch(onError).finally(ack);
+      };
+      broker.subscribe(filter, deliver, resolve);
+    });
 }
