@@ -107,8 +107,17 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   let server: ServerType | null = null;
   let url: string | null = null;
+  const inFlight = { count: 0 };
   if (options.listen) {
-    ({ server, url } = await listen(app.fetch, config));
+    const countedFetch = async (request: Request) => {
+      inFlight.count++;
+      try {
+        return await app.fetch(request);
+      } finally {
+        inFlight.count--;
+      }
+    };
+    ({ server, url } = await listen(countedFetch, config));
     logger.info(
       { url, broker: broker?.deviceUrl, database: database.kind },
       'control plane listening',
@@ -127,7 +136,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     url,
     firstAdminToken,
     async close() {
-      if (server) await drain(server, config.shutdownGraceMs);
+      if (server) await drain(server, inFlight, config.shutdownGraceMs);
       await broker?.close();
       await database.close();
     },
@@ -179,11 +188,19 @@ async function listen(fetch: (request: Request) => Response | Promise<Response>,
   });
 }
 
-/** Stops accepting connections and waits for in-flight requests, at most `graceMs`. */
-async function drain(server: ServerType, graceMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  if ('closeIdleConnections' in server) server.closeIdleConnections();
-  const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-  await Promise.race([closed, timer]);
+/**
+ * Stops accepting connections, waits (at most `graceMs`) until no request is
+ * being handled, then closes the remaining (idle keep-alive) connections.
+ */
+async function drain(
+  server: ServerType,
+  inFlight: { count: number },
+  graceMs: number,
+): Promise<void> {
+  server.close();
+  const deadline = Date.now() + graceMs;
+  while (inFlight.count > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   if ('closeAllConnections' in server) server.closeAllConnections();
 }

@@ -32,12 +32,34 @@ export interface Operators {
   bootstrap(): Promise<string | null>;
 }
 
+/**
+ * How long a token lookup is remembered. Every request authenticates, and the
+ * lookup would otherwise be a database round trip per request. A revocation
+ * clears this process's cache at once; other replicas notice within this time.
+ */
+export const TOKEN_CACHE_TTL_MS = 5_000;
+const TOKEN_CACHE_MAX = 1_000;
+
 export function createOperators(deps: {
   store: OperatorTokenStore;
   nowMs: () => number;
   randomBytes?: (n: number) => Uint8Array;
 }): Operators {
   const { store } = deps;
+  const cache = new Map<string, { operator: Operator | null; untilMs: number }>();
+  async function lookup(tokenHash: string): Promise<Operator | null> {
+    const nowMs = deps.nowMs();
+    const hit = cache.get(tokenHash);
+    if (hit && hit.untilMs > nowMs) return hit.operator;
+    const row = await store.findActive(tokenHash);
+    const operator =
+      row && (OPERATOR_ROLES as readonly string[]).includes(row.role)
+        ? { tokenId: row.id, role: row.role as OperatorRole }
+        : null;
+    if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    cache.set(tokenHash, { operator, untilMs: nowMs + TOKEN_CACHE_TTL_MS });
+    return operator;
+  }
   const now = () => new Date(deps.nowMs());
   const issue = async (name: string, role: OperatorRole) => {
     const issued = await issueOperatorToken(deps.randomBytes);
@@ -50,10 +72,7 @@ export function createOperators(deps: {
   return {
     async authenticate(secret) {
       const tokenHash = await hashOperatorToken(secret);
-      if (!tokenHash) return null;
-      const row = await store.findActive(tokenHash);
-      if (!row || !(OPERATOR_ROLES as readonly string[]).includes(row.role)) return null;
-      return { tokenId: row.id, role: row.role as OperatorRole };
+      return tokenHash ? lookup(tokenHash) : null;
     },
 
     async create({ name, role }, actor) {
@@ -63,7 +82,11 @@ export function createOperators(deps: {
 
     list: () => store.list(),
 
-    revoke: (id, actor) => store.revoke(id, actor, now()),
+    async revoke(id, actor) {
+      const row = await store.revoke(id, actor, now());
+      cache.clear();
+      return row;
+    },
 
     async bootstrap() {
       const { secret, token } = await issue('first admin', 'admin');

@@ -9,13 +9,15 @@ import { keysCommand } from './keys-command.ts';
 import { modelCommand } from './model-command.ts';
 import { EXIT_REFUSED, printJson, type CliIo } from './io.ts';
 
-export function createProgram(io: CliIo): Command {
+/** The tree; `extra` adds other packages' command groups (the control plane's `up`, `devices`, ...). */
+export function createProgram(io: CliIo, extra: readonly Command[] = []): Command {
   const program = new Command('fleet').description(
     'Fleet: signed ML model bundles for edge fleets',
   );
   program.addCommand(keysCommand(io));
   program.addCommand(bundleCommand(io));
   program.addCommand(modelCommand(io));
+  for (const command of extra) program.addCommand(command);
   routeThroughIo(program, io);
   return program;
 }
@@ -29,8 +31,12 @@ function routeThroughIo(command: Command, io: CliIo): void {
 }
 
 /** Runs the CLI and returns the process exit code; refusals print `{ok:false, code}`. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = createProgram(io);
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  extra: readonly Command[] = [],
+): Promise<number> {
+  const program = createProgram(io, extra);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

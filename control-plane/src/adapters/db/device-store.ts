@@ -84,6 +84,13 @@ function filters(query: DeviceQuery): SQL[] {
 }
 
 export function createDeviceStore(db: Database): DeviceStore {
+  // The hottest query (API lookups, broker CONNECT): prepared once.
+  const byId = db
+    .select()
+    .from(devices)
+    .where(eq(devices.id, sql.placeholder('id')))
+    .prepare('fleet_device_by_id');
+
   async function mustGet(tx: Database, id: string): Promise<DeviceRow> {
     const [row] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
     if (!row) throw controlPlaneError('NOT_FOUND', `device ${id} is not enrolled`);
@@ -155,7 +162,7 @@ export function createDeviceStore(db: Database): DeviceStore {
         return row!;
       }),
 
-    get: async (id) => (await db.select().from(devices).where(eq(devices.id, id)))[0] ?? null,
+    get: async (id) => (await byId.execute({ id }))[0] ?? null,
 
     list: (query) =>
       db

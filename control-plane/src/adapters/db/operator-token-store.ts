@@ -41,6 +41,17 @@ const auditView = (row: OperatorTokenRow) => ({
 });
 
 export function createOperatorTokenStore(db: Database): OperatorTokenStore {
+  const activeByHash = db
+    .select()
+    .from(operatorTokens)
+    .where(
+      and(
+        eq(operatorTokens.tokenHash, sql.placeholder('tokenHash')),
+        isNull(operatorTokens.revokedAt),
+      ),
+    )
+    .prepare('fleet_active_token_by_hash');
+
   async function insert(tx: Database, token: NewOperatorToken, actor: Actor, now: Date) {
     const [row] = await tx
       .insert(operatorTokens)
@@ -69,13 +80,7 @@ export function createOperatorTokenStore(db: Database): OperatorTokenStore {
         return true;
       }),
 
-    findActive: async (tokenHash) =>
-      (
-        await db
-          .select()
-          .from(operatorTokens)
-          .where(and(eq(operatorTokens.tokenHash, tokenHash), isNull(operatorTokens.revokedAt)))
-      )[0] ?? null,
+    findActive: async (tokenHash) => (await activeByHash.execute({ tokenHash }))[0] ?? null,
 
     list: () => db.select().from(operatorTokens).orderBy(asc(operatorTokens.createdAt)),
 

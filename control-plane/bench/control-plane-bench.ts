@@ -1,0 +1,110 @@
+/**
+ * Control-plane figures on each database backend, against the targets.
+ *
+ *   npm run bench:control-plane                  (from the repository root)
+ *   npm run bench -w control-plane -- --duration 5 --backends postgres
+ *
+ * For PGlite (embedded, temp data dir) and PostgreSQL (a scratch database
+ * created on `DATABASE_URL`'s server, or on postgres://postgres@127.0.0.1:5432,
+ * dropped at the end), with 100,000 seeded devices: p50/p99 latency and
+ * requests/s of the filtered device listing and of device lookups, 50
+ * connections from autocannon in another process; then MQTT authenticated
+ * connects/s against the embedded broker backed by the device registry.
+ * Progress goes to stderr; the last stdout line is one JSON object.
+ * See bench/README.md.
+ */
+import { cpus } from 'node:os';
+import { benchBackend, type Log } from './backend-run.ts';
+import { parseBenchOptions, type Backend, type BenchOptions } from './bench-options.ts';
+import { generateBenchKeys, type BenchDeviceKey } from './mqtt-connects.ts';
+import { createScratchDatabase, redactUrl } from './scratch-postgres.ts';
+import { checkTargets, listProblems, type BackendOutcome } from './targets.ts';
+
+const log: Log = (line) => process.stderr.write(`${line}\n`);
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function benchPostgres(
+  options: BenchOptions,
+  keys: BenchDeviceKey[],
+): Promise<BackendOutcome> {
+  const server = redactUrl(options.postgresAdminUrl);
+  let scratch;
+  try {
+    scratch = await createScratchDatabase(options.postgresAdminUrl);
+  } catch (error) {
+    const skipped = `could not create a scratch database through ${server}: ${message(error)}`;
+    log(`postgres: SKIPPED: ${skipped}`);
+    return { skipped };
+  }
+  log(`postgres: scratch database ${scratch.name} on ${server}`);
+  try {
+    return await benchBackend({ label: 'postgres', databaseUrl: scratch.url, options, keys, log });
+  } finally {
+    await scratch.drop().then(
+      () => log(`postgres: dropped ${scratch.name}`),
+      (error: unknown) => log(`postgres: could not drop ${scratch.name}: ${message(error)}`),
+    );
+  }
+}
+
+async function benchOne(
+  backend: Backend,
+  options: BenchOptions,
+  keys: BenchDeviceKey[],
+): Promise<BackendOutcome> {
+  try {
+    return backend === 'postgres'
+      ? await benchPostgres(options, keys)
+      : await benchBackend({ label: 'pglite', options, keys, log });
+  } catch (error) {
+    log(`${backend}: FAILED: ${message(error)}`);
+    return { failed: message(error) };
+  }
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const options = parseBenchOptions(process.argv.slice(2), {
+    databaseUrl: process.env.DATABASE_URL,
+  });
+  log(`generating ${options.mqttDevices} ed25519 device keys...`);
+  const keys = await generateBenchKeys(options.mqttDevices, (n) =>
+    log(`  ${n}/${options.mqttDevices} keys`),
+  );
+  const backends: Record<string, BackendOutcome> = {};
+  for (const backend of options.backends) {
+    backends[backend] = await benchOne(backend, options, keys);
+  }
+  const problems = listProblems(backends);
+  const targets = checkTargets(backends);
+  console.log(
+    JSON.stringify({
+      bench: 'control-plane.api-and-mqtt',
+      date: new Date().toISOString(),
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+      settings: {
+        durationS: options.durationS,
+        warmupS: options.warmupS,
+        connections: options.connections,
+        devices: options.devices,
+        mqttDevices: options.mqttDevices,
+        mqttConcurrency: options.mqttConcurrency,
+      },
+      notes: [
+        'HTTP load: autocannon in a forked process; the control plane runs in the bench process; PostgreSQL on the same machine (all share its cores).',
+        'listing: random site (1 of 20) and hardware (1 of 4) per sequence, ~1/80 of devices match; pages 1, 2, 3 by cursor.',
+        'MQTT: startEmbeddedBroker with cp.devices (database lookup + signature check per CONNECT); clients in a forked process; credentials signed before timing; no online-status write per connect (the embedded link would add one).',
+      ],
+      backends,
+      targets,
+      clean: problems.length === 0,
+      problems,
+      totalS: Math.round((performance.now() - started) / 1000),
+    }),
+  );
+}
+
+await main();

@@ -1,0 +1,25 @@
+/**
+ * Entry point of the `fleet` command: the only place that touches process
+ * globals for the CLI (argv, environment, stdout, the clock, the exit code).
+ * The tree is the bundle factory's commands plus the control plane's.
+ */
+import { runCli } from '@fleet/bundles';
+import { configFromEnvironment } from '../main-config.ts';
+import { registryCommands } from './registry-commands.ts';
+import { upCommand } from './up-command.ts';
+
+const io = {
+  stdout: (text: string) => process.stdout.write(text),
+  stderr: (text: string) => process.stderr.write(text),
+  nowMs: () => Date.now(),
+};
+const cliEnv = {
+  url: process.env.FLEET_URL,
+  token: process.env.FLEET_TOKEN,
+  configPath: process.env.FLEET_CONFIG ?? '.fleet/cli.json',
+};
+
+process.exitCode = await runCli(process.argv.slice(2), io, [
+  upCommand(io, configFromEnvironment(process.env)),
+  ...registryCommands(io, cliEnv),
+]);
