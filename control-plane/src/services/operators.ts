@@ -46,19 +46,19 @@ export function createOperators(deps: {
   randomBytes?: (n: number) => Uint8Array;
 }): Operators {
   const { store } = deps;
+  /** Presented secret -> operator (null: refused), for TOKEN_CACHE_TTL_MS. */
   const cache = new Map<string, { operator: Operator | null; untilMs: number }>();
   async function lookup(tokenHash: string): Promise<Operator | null> {
-    const nowMs = deps.nowMs();
-    const hit = cache.get(tokenHash);
-    if (hit && hit.untilMs > nowMs) return hit.operator;
     const row = await store.findActive(tokenHash);
     const operator =
       row && (OPERATOR_ROLES as readonly string[]).includes(row.role)
         ? { tokenId: row.id, role: row.role as OperatorRole }
         : null;
-    if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
-    cache.set(tokenHash, { operator, untilMs: nowMs + TOKEN_CACHE_TTL_MS });
     return operator;
+  }
+  function remember(secret: string, operator: Operator | null) {
+    if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    cache.set(secret, { operator, untilMs: deps.nowMs() + TOKEN_CACHE_TTL_MS });
   }
   const now = () => new Date(deps.nowMs());
   const issue = async (name: string, role: OperatorRole) => {
@@ -71,8 +71,13 @@ export function createOperators(deps: {
 
   return {
     async authenticate(secret) {
+      // Keyed by the presented secret: a hit skips hashing as well as the database.
+      const hit = cache.get(secret);
+      if (hit && hit.untilMs > deps.nowMs()) return hit.operator;
       const tokenHash = await hashOperatorToken(secret);
-      return tokenHash ? lookup(tokenHash) : null;
+      const operator = tokenHash ? await lookup(tokenHash) : null;
+      remember(secret, operator);
+      return operator;
     },
 
     async create({ name, role }, actor) {
