@@ -97,6 +97,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     metrics,
     logger,
     maxBundleBytes: config.maxBundleBytes,
+    nowMs,
     health: {
       database: async () => {
         await database.db.execute(sql`select 1`);

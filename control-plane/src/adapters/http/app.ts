@@ -22,6 +22,7 @@ import type { Metrics } from './metrics.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { modelRoutes } from './routes/models.ts';
 import { operatorRoutes } from './routes/operators.ts';
+import { brokerHookRoutes } from './routes/broker-hooks.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -38,6 +39,7 @@ export interface AppDeps {
   health: Record<string, () => Promise<void>>;
   /** Largest bundle upload accepted. */
   maxBundleBytes: number;
+  nowMs: () => number;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
@@ -131,6 +133,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
     maxBundleBytes: deps.maxBundleBytes,
   });
   operatorRoutes(app, { operators: deps.operators, audit: deps.audit, requireRole });
+  brokerHookRoutes(app, {
+    directory: deps.devices,
+    nowMs: deps.nowMs,
+    requireRole,
+    metrics: deps.metrics,
+  });
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

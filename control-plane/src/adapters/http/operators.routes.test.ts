@@ -42,6 +42,9 @@ const PROTECTED: { method: string; path: string; role: OperatorRole; json?: unkn
   { method: 'POST', path: '/v1/tokens/nope/revoke', role: 'admin' },
   { method: 'GET', path: '/v1/audit', role: 'viewer' },
   { method: 'GET', path: '/v1/audit/verify', role: 'viewer' },
+  { method: 'POST', path: '/v1/broker/authenticate', role: 'viewer', json: { clientid: 'x' } },
+  { method: 'POST', path: '/v1/broker/acl', role: 'viewer', json: { username: 'x', topic: 'y' } },
+  { method: 'POST', path: '/v1/broker/superuser', role: 'viewer' },
 ];
 
 describe('role matrix', () => {

@@ -19,18 +19,15 @@
  *   reaches further than a live subscription (THREATS 28, 34).
  */
 import type { Aedes, AedesOptions, Client } from 'aedes';
+import { canSubscribe } from '@fleet/protocol';
 import {
-  canPublish,
-  canSubscribe,
-  deviceTopic,
-  isFleetError,
-  verifyMqttCredential,
-} from '@fleet/protocol';
+  checkDeviceLogin,
+  deviceMayPublish,
+  type DeviceDirectory,
+  type LoginRefusal,
+} from '../../core/devices/device-login.ts';
 
-/** What the broker needs to know about a device (the registry implements it). */
-export interface DeviceDirectory {
-  lookup(deviceId: string): Promise<{ publicKey: Uint8Array; revoked: boolean } | null>;
-}
+export type { DeviceDirectory };
 
 export interface DeviceAccessOptions {
   devices: DeviceDirectory;
@@ -42,15 +39,18 @@ const IDENTIFIER_REJECTED = 2;
 const BAD_CREDENTIALS = 4;
 const NOT_AUTHORIZED = 5;
 
+const RETURN_CODE: Record<LoginRefusal, number> = {
+  anonymous: NOT_AUTHORIZED,
+  'client-id': IDENTIFIER_REJECTED,
+  'unknown-or-revoked': NOT_AUTHORIZED,
+  credential: BAD_CREDENTIALS,
+};
+
 function refusal(message: string, returnCode: number) {
   return Object.assign(new Error(message), { returnCode });
 }
 
-/** canPublish, and retain only on the device's own state topic (its last will). */
-function mayPublish(deviceId: string, topic: string, retain: boolean): boolean {
-  if (!canPublish(deviceId, topic)) return false;
-  return !retain || topic === deviceTopic(deviceId, 'state');
-}
+const mayPublish = deviceMayPublish;
 
 /** The device id of each authenticated aedes client. */
 export type DeviceOf = WeakMap<object, string>;
@@ -62,25 +62,13 @@ async function checkConnect(
   username: string | undefined,
   password: Buffer | undefined,
 ): Promise<ReturnType<typeof refusal> | null> {
-  const deviceId = username ?? '';
-  if (!deviceId || !password) return refusal('anonymous clients are refused', NOT_AUTHORIZED);
-  if (client.id !== deviceId) {
-    return refusal(`client id ${client.id} is not ${deviceId}`, IDENTIFIER_REJECTED);
-  }
-  const device = await options.devices.lookup(deviceId);
-  if (!device || device.revoked) {
-    return refusal(`device ${deviceId} is unknown or revoked`, NOT_AUTHORIZED);
-  }
-  try {
-    await verifyMqttCredential(new Uint8Array(password), {
-      deviceId,
-      clientId: client.id,
-      publicKey: device.publicKey,
-      nowMs: options.nowMs(),
-    });
-  } catch (error) {
-    return refusal(isFleetError(error) ? error.message : 'credential refused', BAD_CREDENTIALS);
-  }
+  const verdict = await checkDeviceLogin(
+    options.devices,
+    { username, clientId: client.id, password: password && new Uint8Array(password) },
+    options.nowMs(),
+  );
+  if (!verdict.ok) return refusal(verdict.message, RETURN_CODE[verdict.refusal]);
+  const deviceId = client.id;
   // aedes keeps the CONNECT packet's will in `_will` until the session is set up.
   const pending = client as unknown as { _will?: WillTopic; will?: WillTopic };
   const will = pending._will ?? pending.will;
