@@ -1,6 +1,17 @@
 /**
- * @fleet/control-plane: the Hono control plane. So far only its audit-log
- * hash chain (a pure core); the server, database and broker are to come.
+ * @fleet/control-plane: the Hono control plane (API, database, MQTT broker,
+ * registries, audit log) and the `fleet` CLI's operator commands. Other
+ * packages (the simulator, the demo) start it and drive it through these.
  */
 export * from './core/audit/audit-chain.ts';
 export * from './core/auth/operator-tokens.ts';
+export * from './core/errors.ts';
+export { defaultConfig, mergeConfig, type Config } from './config.ts';
+export {
+  createControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+} from './control-plane.ts';
+export { runControlPlane, stopOnSignals } from './run-control-plane.ts';
+export { registryCommands } from './cli/registry-commands.ts';
+export type { CliEnv } from './cli/api-client.ts';

@@ -74,10 +74,13 @@ export async function createApiClient(
       } catch {
         // not our error shape: report the status
       }
-      throw new FleetError(
-        error.code ?? `HTTP_${response.status}`,
-        error.message ?? `${method} ${path}: HTTP ${response.status}`,
+      const code = error.code ?? `HTTP_${response.status}`;
+      // API messages already start with their code; FleetError adds it again.
+      const message = (error.message ?? `${method} ${path}: HTTP ${response.status}`).replace(
+        `${code}: `,
+        '',
       );
+      throw new FleetError(code, message);
     }
     return response;
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-it('the foundation demo runs end to end with every outcome as expected', async () => {
+it('the demo runs end to end (trust, then the control plane) with every outcome as expected', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'fleet-demo-'));
   try {
     const script = fileURLToPath(new URL('./trust-demo.ts', import.meta.url));
@@ -15,7 +15,7 @@ it('the foundation demo runs end to end with every outcome as expected', async (
       timeout: 60_000,
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /^8 of 8 outcomes as expected/m);
+    assert.match(r.stdout, /^22 of 22 outcomes as expected/m);
     assert.doesNotMatch(r.stdout, /FAIL/);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,10 +1,12 @@
 /**
- * The foundation demo: an operator's trust ceremony and a device's view of it,
- * on real keys and files under .fleet/demo/ (recreated on every run).
+ * The demo so far: an operator's trust ceremony and a device's view of it,
+ * then a real control plane managing that trust root, its bundles and a
+ * device (control-plane-stage.ts), on real keys and files under .fleet/demo/
+ * (recreated on every run).
  *
  *   npm run demo [-- --dir DIR]
  *
- * It runs the same `fleet` commands an operator would, then verifies bundles
+ * It runs the same `fleet` commands an operator would, verifies bundles
  * exactly as an agent will (with a pinned root and an installed release), and
  * shows each attack of THREATS.md it covers being refused. Exit code 0 only when
  * every outcome is the expected one. The fleet-wide rollout demo replaces this
@@ -14,6 +16,8 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCli } from '@fleet/bundles';
+import { createDemoReport } from './demo-report.ts';
+import { controlPlaneStage } from './control-plane-stage.ts';
 import {
   isFleetError,
   loadTrustedRoot,
@@ -38,16 +42,8 @@ async function fleet(...argv: string[]): Promise<void> {
   if (code !== 0) throw new Error(`fleet ${argv.join(' ')} exited ${code}`);
 }
 
-function step(text: string): void {
-  process.stdout.write(`\n> ${text}\n`);
-}
-
-interface Outcome {
-  check: string;
-  expected: string;
-  got: string;
-}
-const outcomes: Outcome[] = [];
+const report = createDemoReport((text) => void process.stdout.write(text));
+const step = (text: string) => report.step(text);
 
 async function deviceVerifies(
   check: string,
@@ -65,9 +61,7 @@ async function deviceVerifies(
   } catch (error) {
     got = isFleetError(error) ? error.code : `crash: ${String(error)}`;
   }
-  outcomes.push({ check, expected, got });
-  const ok = got.startsWith(expected);
-  process.stdout.write(`  ${ok ? 'ok  ' : 'FAIL'} ${check}: ${got}\n`);
+  report.outcome(check, expected, got);
 }
 
 function payload(seed: number, length: number): Uint8Array {
@@ -157,9 +151,18 @@ async function main(): Promise<void> {
     root: rotated,
   });
 
-  const failed = outcomes.filter((o) => !o.got.startsWith(o.expected));
+  await controlPlaneStage({
+    workDir,
+    keysDir,
+    bundles: { v1, v2, tampered, forged },
+    report,
+    cli: quietIo,
+  });
+
+  const failed = report.failed();
+  const total = report.outcomes.length;
   process.stdout.write(
-    `\n${outcomes.length - failed.length} of ${outcomes.length} outcomes as expected; files in ${workDir}\n`,
+    `\n${total - failed.length} of ${total} outcomes as expected; files in ${workDir}\n`,
   );
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
