@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       notes: [
         'HTTP load: autocannon in a forked process; the control plane runs in the bench process; PostgreSQL on the same machine (all share its cores).',
         'listing: random site (1 of 20) and hardware (1 of 4) per sequence, ~1/80 of devices match; pages 1, 2, 3 by cursor.',
-        'MQTT: startEmbeddedBroker with cp.devices (database lookup + signature check per CONNECT); clients in a forked process; credentials signed before timing; no online-status write per connect (the embedded link would add one).',
+        'MQTT: startEmbeddedBroker with cp.devices (database lookup + signature check per CONNECT); raw-socket clients (pre-encoded CONNECT packets) in a forked process; credentials signed before timing; no online-status write per connect (the embedded link would add one).',
       ],
       backends,
       targets,

@@ -1,11 +1,15 @@
 /**
  * The MQTT load generator: a separate process (forked by mqtt-connects.ts)
  * holding the bench devices' secret keys. It signs each device's credential
- * first (not timed: a device signs once per connect, on its own CPU), then
- * opens one mqtt.js connection per device, `concurrency` CONNECTs in flight,
- * counts CONNACKs over wall time, and disconnects them all.
+ * and encodes its CONNECT packet first (not timed: a device does that once per
+ * connect, on its own CPU), then opens one raw TCP connection per device,
+ * `concurrency` CONNECTs in flight, counts successful CONNACKs over wall time,
+ * and disconnects them all. Raw sockets rather than mqtt.js keep the load
+ * generator's own CPU small, as emqtt-bench does: on a 2-core machine it shares
+ * the cores with the broker under test.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import { connect as netConnect, type Socket } from 'node:net';
+import { generate } from 'mqtt-packet';
 import { fromBase64, signMqttCredential } from '@fleet/protocol';
 
 export interface MqttConnectJob {
@@ -30,32 +34,37 @@ export interface MqttConnectSummary {
 
 const CONNECT_TIMEOUT_MS = 30_000;
 
-function connectOne(port: number, id: string, password: Buffer): Promise<MqttClient> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-    clientId: id,
-    username: id,
-    password,
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-  });
+/** CONNACK: 0x20, remaining length 2, session-present flag, return code. */
+const CONNACK_BYTES = 4;
+const DISCONNECT = Buffer.from([0xe0, 0x00]);
+
+function connectOne(port: number, connectPacket: Buffer): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    let settled = false;
+    const socket = netConnect({ port, host: '127.0.0.1' });
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => fail(new Error('no CONNACK within 30 s')), CONNECT_TIMEOUT_MS);
     const fail = (error: Error) => {
-      if (settled) return;
-      settled = true;
-      client.end(true);
+      clearTimeout(timer);
+      socket.destroy();
       reject(error);
     };
-    const onClose = () => fail(new Error('connection closed before CONNACK'));
-    client.once('connect', () => {
-      settled = true;
-      client.off('close', onClose);
-      resolve(client);
+    socket.once('connect', () => socket.write(connectPacket));
+    socket.on('error', (error) => fail(error));
+    socket.once('close', () => fail(new Error('connection closed before CONNACK')));
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < CONNACK_BYTES) return;
+      clearTimeout(timer);
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('data');
+      const returnCode = received[3]!;
+      if (received[0] !== 0x20 || returnCode !== 0) {
+        socket.destroy();
+        reject(new Error(`CONNACK refused (return code ${returnCode})`));
+        return;
+      }
+      resolve(socket);
     });
-    client.on('error', fail); // stays on: a later error must not crash the process
-    client.once('close', onClose);
   });
 }
 
@@ -66,20 +75,29 @@ function percentile(sorted: number[], p: number): number {
 
 async function runJob(job: MqttConnectJob): Promise<MqttConnectSummary> {
   const t0 = performance.now();
-  const passwords = job.devices.map((d) =>
-    Buffer.from(
-      signMqttCredential({
-        deviceId: d.id,
-        clientId: d.id,
-        nowMs: Date.now(),
-        signer: { keyId: d.keyId, secretKey: fromBase64(d.secretKey) },
-      }),
-    ),
+  const packets = job.devices.map((d) =>
+    generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 60,
+      clientId: d.id,
+      username: d.id,
+      password: Buffer.from(
+        signMqttCredential({
+          deviceId: d.id,
+          clientId: d.id,
+          nowMs: Date.now(),
+          signer: { keyId: d.keyId, secretKey: fromBase64(d.secretKey) },
+        }),
+      ),
+    }),
   );
   const signingMs = performance.now() - t0;
-  process.stderr.write(`  [mqtt ${process.pid}] signed ${passwords.length} credentials\n`);
+  process.stderr.write(`  [mqtt ${process.pid}] signed ${packets.length} credentials\n`);
 
-  const clients: MqttClient[] = [];
+  const clients: Socket[] = [];
   const latencies: number[] = [];
   const failures: Record<string, number> = {};
   let next = 0;
@@ -88,7 +106,7 @@ async function runJob(job: MqttConnectJob): Promise<MqttConnectSummary> {
       const i = next++;
       const started = performance.now();
       try {
-        clients.push(await connectOne(job.port, job.devices[i]!.id, passwords[i]!));
+        clients.push(await connectOne(job.port, packets[i]!));
         latencies.push(performance.now() - started);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -100,7 +118,7 @@ async function runJob(job: MqttConnectJob): Promise<MqttConnectSummary> {
   await Promise.all(Array.from({ length: job.concurrency }, worker));
   const wallMs = performance.now() - start;
   process.stderr.write(`  [mqtt ${process.pid}] ${clients.length} connected; disconnecting\n`);
-  await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
+  for (const socket of clients) socket.end(DISCONNECT);
 
   latencies.sort((a, b) => a - b);
   return {
