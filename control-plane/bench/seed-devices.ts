@@ -1,5 +1,5 @@
 /**
- * Seeds the bench fleet straight into the `devices` table with drizzle, in
+ * Seeds the bench fleet straight into the `devices` and `device_tags` tables with drizzle, in
  * batches of 2,000 rows, then runs ANALYZE so the planner sees the real
  * table. The first devices get the real ed25519 public keys of the MQTT bench
  * clients; the rest get random bytes (nothing verifies a signature for them).
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { toBase64 } from '@fleet/protocol';
 import type { Database } from '../src/adapters/db/database.ts';
-import { devices } from '../src/db/schema/index.ts';
+import { deviceTags, devices } from '../src/db/schema/index.ts';
 import { HARDWARE, RINGS, SITES, benchDeviceId, pick, seededRandom } from './bench-fleet.ts';
 
 /** A device key the MQTT clients hold the secret half of. */
@@ -55,8 +55,14 @@ export async function seedDevices(db: Database, options: SeedOptions): Promise<n
     const rows = [];
     for (let i = start; i < end; i++) rows.push(deviceRow(i, options.realKeys[i], random));
     await db.insert(devices).values(rows);
+    // The tag index the listing walks (the registry writes both on enrolment).
+    const tags = rows.flatMap((r) =>
+      Object.entries(r.tags).map(([key, value]) => ({ deviceId: r.id, key, value })),
+    );
+    await db.insert(deviceTags).values(tags);
     options.onProgress?.(end, options.count);
   }
   await db.execute(sql`ANALYZE devices`);
+  await db.execute(sql`ANALYZE device_tags`);
   return performance.now() - t0;
 }

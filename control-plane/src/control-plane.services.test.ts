@@ -49,7 +49,7 @@ before(async () => {
     const { openDatabase } = await import('./adapters/db/database.ts');
     const db = await openDatabase({ url: databaseUrl });
     await db.db.execute(
-      sql`truncate audit_log, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots`,
+      sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots`,
     );
     await db.close();
   }

@@ -5,9 +5,10 @@
  * device itself is applied without an audit entry (it is telemetry, and would
  * flood the log), and only when newer than what is stored.
  */
-import { and, asc, eq, gt, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, exists, gt, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { toBase64, type StateMessage, type VerifiedEnrolment } from '@fleet/protocol';
-import { devices, enrolmentTokens } from '../../db/schema/index.ts';
+import { deviceTags, devices, enrolmentTokens } from '../../db/schema/index.ts';
 import {
   checkEnrolmentToken,
   editTags,
@@ -66,11 +67,9 @@ function auditView(row: DeviceRow) {
   };
 }
 
-function filters(query: DeviceQuery): SQL[] {
+/** Filters on the devices table itself (tags are matched through device_tags). */
+function columnFilters(query: DeviceQuery): SQL[] {
   const where: SQL[] = [];
-  if (Object.keys(query.tags).length > 0) {
-    where.push(sql`${devices.tags} @> ${JSON.stringify(query.tags)}::jsonb`);
-  }
   if (query.hardware) where.push(eq(devices.hardware, query.hardware));
   if (query.status === 'revoked') where.push(isNotNull(devices.revokedAt));
   if (query.status === 'online')
@@ -79,9 +78,23 @@ function filters(query: DeviceQuery): SQL[] {
     where.push(and(eq(devices.online, false), isNull(devices.revokedAt))!);
   if (query.lastSeenBefore) where.push(lt(devices.lastSeenAt, query.lastSeenBefore));
   if (query.lastSeenAfter) where.push(gt(devices.lastSeenAt, query.lastSeenAfter));
-  if (query.afterId) where.push(gt(devices.id, query.afterId));
   return where;
 }
+
+/** `device has tag key=value`, as a primary-key probe of device_tags. */
+function hasTag(db: Database, key: string, value: string): SQL {
+  const t = alias(deviceTags, 'tag_probe');
+  return exists(
+    db
+      .select({ one: sql`1` })
+      .from(t)
+      .where(and(eq(t.key, key), eq(t.value, value), eq(t.deviceId, devices.id))),
+  );
+}
+
+/** Rows of device_tags for a device's tag map. */
+const tagRows = (deviceId: string, tags: Record<string, string>) =>
+  Object.entries(tags).map(([key, value]) => ({ deviceId, key, value }));
 
 export function createDeviceStore(db: Database): DeviceStore {
   // The hottest query (API lookups, broker CONNECT): prepared once.
@@ -147,6 +160,8 @@ export function createDeviceStore(db: Database): DeviceStore {
             enrolledAt: now,
           })
           .returning();
+        const tagged = tagRows(row!.id, row!.tags);
+        if (tagged.length > 0) await tx.insert(deviceTags).values(tagged);
         await tx
           .update(enrolmentTokens)
           .set({ usedAt: now, usedBy: request.deviceId })
@@ -164,13 +179,45 @@ export function createDeviceStore(db: Database): DeviceStore {
 
     get: async (id) => (await byId.execute({ id }))[0] ?? null,
 
-    list: (query) =>
-      db
+    async list(query) {
+      const [first, ...more] = Object.entries(query.tags);
+      const where = [...columnFilters(query), ...more.map(([k, v]) => hasTag(db, k, v))];
+      if (!first) {
+        if (query.afterId) where.push(gt(devices.id, query.afterId));
+        return db
+          .select()
+          .from(devices)
+          .where(and(...where))
+          .orderBy(asc(devices.id))
+          .limit(query.limit);
+      }
+      // Driven by the first tag: an index range scan of device_tags in device id
+      // order; each hit probes devices once (LATERAL ... OFFSET 0 keeps the
+      // planner from a merge join that would walk the whole devices index), so
+      // a page reads about as many rows as it returns.
+      const [key, value] = first;
+      const t = alias(deviceTags, 'tag_scan');
+      const device = db
         .select()
         .from(devices)
-        .where(and(...filters(query)))
-        .orderBy(asc(devices.id))
-        .limit(query.limit),
+        .where(and(eq(devices.id, t.deviceId), ...where))
+        .offset(0)
+        .as('device');
+      const rows = await db
+        .select()
+        .from(t)
+        .innerJoinLateral(device, sql`true`)
+        .where(
+          and(
+            eq(t.key, key),
+            eq(t.value, value),
+            query.afterId ? gt(t.deviceId, query.afterId) : undefined,
+          ),
+        )
+        .orderBy(asc(t.deviceId))
+        .limit(query.limit);
+      return rows.map((r) => r.device);
+    },
 
     editTags: (id, edit, actor, now) =>
       db.transaction(async (tx) => {

@@ -27,7 +27,7 @@ let database: OpenDatabase;
 before(async () => {
   database = await openDatabase({ url: process.env['DATABASE_URL'] });
   await database.db.execute(
-    sql`truncate audit_log, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots`,
+    sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots`,
   );
 });
 after(() => database.close());

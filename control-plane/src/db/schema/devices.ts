@@ -5,8 +5,16 @@
  * connection and model columns are kept current from the device's retained,
  * signed `state` messages and its last will.
  */
-import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 
 export const devices = pgTable(
   'devices',
@@ -35,6 +43,27 @@ export const devices = pgTable(
     index('devices_hardware_idx').on(t.hardware, t.id),
     index('devices_last_seen_idx').on(t.lastSeenAt),
     index('devices_online_idx').on(t.online, t.id),
-    index('devices_tags_idx').using('gin', sql`${t.tags} jsonb_path_ops`),
+  ],
+);
+
+/**
+ * The devices' tags once more, one row per tag, so a listing filtered by tag
+ * walks exactly the matching devices in id order (primary key key, value,
+ * device_id) instead of filtering the whole table: the listing's keyset
+ * pagination stays one index range scan at any fleet size. `devices.tags`
+ * stays the value shown; both are written in the same transaction.
+ */
+export const deviceTags = pgTable(
+  'device_tags',
+  {
+    deviceId: text('device_id')
+      .notNull()
+      .references(() => devices.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    value: text('value').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.key, t.value, t.deviceId] }),
+    index('device_tags_device_idx').on(t.deviceId),
   ],
 );
