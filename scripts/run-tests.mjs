@@ -36,9 +36,13 @@ if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')}`);
   process.exit(1);
 }
+// The service suites share one database and one broker, and reset tables
+// they use: run their files one at a time. The embedded suites each have
+// their own in-memory or temporary database and run in parallel.
+const concurrency = servicesOnly ? ['--test-concurrency=1'] : [];
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', '--test-timeout=120000', ...concurrency, ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
