@@ -4,6 +4,7 @@
  * counts are read from the database at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isFleetError } from '@fleet/protocol';
 
 export interface Metrics {
   registry: Registry;
@@ -72,4 +73,25 @@ export function createMetrics(options: {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Runs `work` and counts its outcome on `counter`: `result="ok"`, or the
+ * FleetError code it was refused with (`error` for anything else), then
+ * returns or rethrows.
+ */
+export async function countOutcome<T, Label extends string>(
+  counter: Counter<Label>,
+  labels: Partial<Record<Label, string>>,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    const value = await work();
+    counter.inc({ ...labels, result: 'ok' } as Partial<Record<Label, string>>);
+    return value;
+  } catch (error) {
+    const result = isFleetError(error) ? error.code : 'error';
+    counter.inc({ ...labels, result } as Partial<Record<Label, string>>);
+    throw error;
+  }
 }

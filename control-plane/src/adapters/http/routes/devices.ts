@@ -20,7 +20,7 @@ import {
 import { controlPlaneError } from '../../../core/errors.ts';
 import { tokenActor } from '../../db/actor.ts';
 import type { DeviceRegistry } from '../../../services/device-registry.ts';
-import type { Metrics } from '../metrics.ts';
+import { countOutcome, type Metrics } from '../metrics.ts';
 import { BEARER, type AuthEnv, type RequireRole } from '../auth.ts';
 import { errorResponses } from '../errors.ts';
 import { deviceView, toDeviceView } from '../views.ts';
@@ -109,15 +109,9 @@ export function deviceRoutes(
       },
     }),
     async (c) => {
-      try {
-        const row = await devices.enrol(new Uint8Array(await c.req.arrayBuffer()));
-        deps.metrics.enrolments.inc({ result: 'ok' });
-        return c.json(toDeviceView(row), 201);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        deps.metrics.enrolments.inc({ result: typeof code === 'string' ? code : 'error' });
-        throw error;
-      }
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      const row = await countOutcome(deps.metrics.enrolments, {}, () => devices.enrol(body));
+      return c.json(toDeviceView(row), 201);
     },
   );
 

@@ -12,7 +12,7 @@ import type { BlobStore } from '../../../core/models/blob-store.ts';
 import { tokenActor } from '../../db/actor.ts';
 import type { ModelStore } from '../../db/model-store.ts';
 import type { ModelRegistry } from '../../../services/model-registry.ts';
-import type { Metrics } from '../metrics.ts';
+import { countOutcome, type Metrics } from '../metrics.ts';
 import { BEARER, type AuthEnv, type RequireRole } from '../auth.ts';
 import { errorResponses } from '../errors.ts';
 import {
@@ -70,16 +70,12 @@ export function modelRoutes(
       },
     }),
     async (c) => {
-      try {
-        const bytes = new Uint8Array(await c.req.arrayBuffer());
-        const row = await registry.upload(bytes, tokenActor(c.get('operator').tokenId));
-        deps.metrics.bundleUploads.inc({ result: 'ok' });
-        return c.json(toModelVersionView(row), 201);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        deps.metrics.bundleUploads.inc({ result: typeof code === 'string' ? code : 'error' });
-        throw error;
-      }
+      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      const actor = tokenActor(c.get('operator').tokenId);
+      const row = await countOutcome(deps.metrics.bundleUploads, {}, () =>
+        registry.upload(bytes, actor),
+      );
+      return c.json(toModelVersionView(row), 201);
     },
   );
 
