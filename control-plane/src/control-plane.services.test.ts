@@ -102,6 +102,8 @@ async function enrol(id: string): Promise<Signer> {
     }),
   });
   assert.equal(res.status, 201);
+  const enrolled = (await res.json()) as { mqttUrl: string | null };
+  assert.equal(enrolled.mqttUrl, cp.broker!.deviceUrl);
   return signer;
 }
 

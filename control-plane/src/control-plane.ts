@@ -98,6 +98,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     logger,
     maxBundleBytes: config.maxBundleBytes,
     nowMs,
+    deviceMqttUrl: broker?.deviceUrl ?? null,
     health: {
       database: async () => {
         await database.db.execute(sql`select 1`);

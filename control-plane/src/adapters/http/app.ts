@@ -40,6 +40,8 @@ export interface AppDeps {
   /** Largest bundle upload accepted. */
   maxBundleBytes: number;
   nowMs: () => number;
+  /** The broker URL told to enrolling devices (null: no broker). */
+  deviceMqttUrl: string | null;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
@@ -123,7 +125,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   );
 
   const requireRole = createAuth(deps.operators);
-  deviceRoutes(app, { devices: deps.devices, requireRole, metrics: deps.metrics });
+  deviceRoutes(app, {
+    devices: deps.devices,
+    requireRole,
+    metrics: deps.metrics,
+    currentRoot: async () => {
+      const row = await deps.modelStore.currentRoot();
+      return row ? { version: row.version, envelope: row.envelope } : null;
+    },
+    mqttUrl: deps.deviceMqttUrl,
+  });
   modelRoutes(app, {
     registry: deps.models,
     store: deps.modelStore,

@@ -72,7 +72,10 @@ describe('enrolment', () => {
     const token = await enrolmentToken({ tags: { fleet: 'north' }, hardware: 'rpi4' });
     const res = await enrol(await signedRequest(token, 'pump-1'));
     assert.equal(res.status, 201);
-    const device = await body(res);
+    const enrolled = await body(res);
+    assert.equal(enrolled.trustRoot, null); // none installed in this suite
+    assert.equal(enrolled.mqttUrl, null); // no broker in app-only tests
+    const device = enrolled.device as Record<string, unknown>;
     assert.equal(device.id, 'pump-1');
     assert.deepEqual(device.tags, { site: 'lab', fleet: 'north' });
     assert.equal(device.status, 'offline');

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { signRoot } from '@fleet/protocol';
+import { signRoot, toBase64 } from '@fleet/protocol';
 import {
   packSample,
   rootMetadata,
@@ -53,6 +53,9 @@ describe('model registry', () => {
     assert.equal((await body(res)).version, 1);
     const read = await t.call('GET', '/v1/trust/root', { token: null });
     assert.equal((await body(read)).version, 1);
+    // A device enrolling now is handed this root to pin.
+    const enrolled = await body((await t.enrolDevice({ id: 'pins-root' })).response);
+    assert.deepEqual(enrolled.trustRoot, { version: 1, envelope: toBase64(trust.rootBytes) });
   });
 
   it('registers a verified bundle and serves it back byte for byte', async () => {

@@ -30,7 +30,15 @@ const deviceIdParam = z.object({ id: z.string().max(64).openapi({ example: 'pump
 
 export function deviceRoutes(
   app: OpenAPIHono<AuthEnv>,
-  deps: { devices: DeviceRegistry; requireRole: RequireRole; metrics: Metrics },
+  deps: {
+    devices: DeviceRegistry;
+    requireRole: RequireRole;
+    metrics: Metrics;
+    /** The trust root a new device pins (null before one is installed). */
+    currentRoot: () => Promise<{ version: number; envelope: string } | null>;
+    /** The broker URL devices are told at enrolment. */
+    mqttUrl: string | null;
+  },
 ) {
   const { devices, requireRole } = deps;
 
@@ -104,14 +112,25 @@ export function deviceRoutes(
         },
       },
       responses: {
-        201: json(deviceView, 'The new device'),
+        201: json(
+          z.object({
+            device: deviceView,
+            trustRoot: z
+              .object({ version: z.number().int(), envelope: z.string() })
+              .nullable()
+              .openapi({ description: 'The current trust root to pin (signed envelope, base64)' }),
+            mqttUrl: z.string().nullable().openapi({ description: 'Where the device connects' }),
+          }),
+          'The new device, the trust root to pin, and the broker to connect to',
+        ),
         ...errorResponses(400, 403, 409, 413, 422),
       },
     }),
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const row = await countOutcome(deps.metrics.enrolments, {}, () => devices.enrol(body));
-      return c.json(toDeviceView(row), 201);
+      const trustRoot = await deps.currentRoot();
+      return c.json({ device: toDeviceView(row), trustRoot, mqttUrl: deps.mqttUrl }, 201);
     },
   );
 
