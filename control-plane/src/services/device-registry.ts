@@ -51,7 +51,7 @@ export interface DeviceRegistry {
   ): Promise<DeviceRow>;
   revoke(id: string, actor: Actor, reason: string): Promise<DeviceRow>;
   /** Public key of a device that may connect (null when unknown); for the broker. */
-  lookup(id: string): Promise<{ publicKey: Uint8Array; revoked: boolean } | null>;
+  lookup(id: string): Promise<{ publicKey: Uint8Array; revoked: boolean; keyId: string } | null>;
   /**
    * A payload that arrived on `fleet/v1/dev/{id}/state`: verified against the
    * device's key, then applied if newer. Throws FleetError when refused.
@@ -122,7 +122,13 @@ export function createDeviceRegistry(deps: {
 
     async lookup(id) {
       const row = await store.get(id);
-      return row ? { publicKey: fromBase64(row.publicKey), revoked: row.revokedAt !== null } : null;
+      return row
+        ? {
+            publicKey: fromBase64(row.publicKey),
+            revoked: row.revokedAt !== null,
+            keyId: row.keyId,
+          }
+        : null;
     },
 
     async onStateMessage(deviceId, payload) {

@@ -41,4 +41,32 @@ describe('MQTT credentials', () => {
       'MALFORMED',
     );
   });
+
+  it('accepts the stored key id in place of hashing the key, and only the right one', async () => {
+    const k = await testKey(503);
+    const other = await testKey(504);
+    const password = signMqttCredential({
+      deviceId: 'dev-1',
+      clientId: 'dev-1',
+      nowMs: NOW,
+      signer: k,
+    });
+    const expected = { deviceId: 'dev-1', clientId: 'dev-1', publicKey: k.publicKey, nowMs: NOW };
+    await verifyMqttCredential(password, { ...expected, keyId: k.keyId });
+    // A credential signed by another key is refused whichever key id the caller passes.
+    const forged = signMqttCredential({
+      deviceId: 'dev-1',
+      clientId: 'dev-1',
+      nowMs: NOW,
+      signer: other,
+    });
+    await assertRejected(
+      verifyMqttCredential(forged, { ...expected, keyId: other.keyId }),
+      'SIGNATURE_THRESHOLD',
+    );
+    await assertRejected(
+      verifyMqttCredential(forged, { ...expected, keyId: k.keyId }),
+      'SIGNATURE_THRESHOLD',
+    );
+  });
 });

@@ -60,10 +60,20 @@ export function signMqttCredential(options: {
  */
 export async function verifyMqttCredential(
   password: Uint8Array,
-  expected: { deviceId: string; clientId: string; publicKey: Uint8Array; nowMs: number },
+  expected: {
+    deviceId: string;
+    clientId: string;
+    publicKey: Uint8Array;
+    nowMs: number;
+    /**
+     * `keyIdOf(publicKey)` when the caller already holds it (a registry stores
+     * it at enrolment): saves one SHA-256 per CONNECT. It must be that digest.
+     */
+    keyId?: string;
+  },
 ): Promise<void> {
   const envelope = parseEnvelope(password, MAX_CREDENTIAL_BYTES, 'MQTT credential');
-  const keyId = await keyIdOf(expected.publicKey);
+  const keyId = expected.keyId ?? (await keyIdOf(expected.publicKey));
   const { payload } = await verifyThreshold(envelope, {
     payloadType: MQTT_CREDENTIAL_PAYLOAD_TYPE,
     keys: new Map([[keyId, expected.publicKey]]),

@@ -14,7 +14,9 @@ import { canPublish, deviceTopic, isFleetError, verifyMqttCredential } from '@fl
 
 /** What login needs to know about a device (the device registry implements it). */
 export interface DeviceDirectory {
-  lookup(deviceId: string): Promise<{ publicKey: Uint8Array; revoked: boolean } | null>;
+  lookup(
+    deviceId: string,
+  ): Promise<{ publicKey: Uint8Array; revoked: boolean; keyId?: string } | null>;
 }
 
 export type LoginRefusal = 'anonymous' | 'client-id' | 'unknown-or-revoked' | 'credential';
@@ -50,6 +52,7 @@ export async function checkDeviceLogin(
       deviceId,
       clientId: login.clientId,
       publicKey: device.publicKey,
+      keyId: device.keyId,
       nowMs,
     });
   } catch (error) {
