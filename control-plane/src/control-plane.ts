@@ -73,6 +73,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     defaultMetrics: !options.inMemory,
   });
   let broker: BrokerLink | null = null;
+  /** Device messages and connection events being applied: awaited on close. */
+  const pendingDeviceWork = new Set<Promise<unknown>>();
   const devices = createDeviceRegistry({
     store: deviceStore,
     nowMs,
@@ -84,7 +86,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   if (options.connectBroker) {
     broker = await options.connectBroker(devices, metrics);
-    await followDeviceState(broker, devices, metrics, logger);
+    await followDeviceState(broker, devices, metrics, logger, pendingDeviceWork);
   }
 
   const app = createApp({
@@ -139,7 +141,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     firstAdminToken,
     async close() {
       if (server) await drain(server, inFlight, config.shutdownGraceMs);
-      await broker?.close();
+      await broker?.close(); // no new device messages after this
+      await Promise.allSettled(pendingDeviceWork);
       await database.close();
     },
   };
@@ -157,28 +160,47 @@ async function followDeviceState(
   devices: DeviceRegistry,
   metrics: Metrics,
   logger: Logger,
+  pending: Set<Promise<unknown>>,
 ): Promise<void> {
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    pending.add(work);
+    return work.finally(() => pending.delete(work));
+  };
   broker.onConnection?.((deviceId, online) => {
     metrics.mqttConnections.inc(online ? 1 : -1);
-    devices
-      .onConnection(deviceId, online)
-      .catch((error: unknown) => logger.warn({ err: error, deviceId }, 'connection update failed'));
+    void track(
+      devices
+        .onConnection(deviceId, online)
+        .catch((error: unknown) =>
+          logger.warn({ err: error, deviceId }, 'connection update failed'),
+        ),
+    );
   });
-  await broker.subscribe(allDevicesFilter('state'), async (topic, payload) => {
-    const parsed = parseTopic(topic);
-    if (parsed?.kind !== 'device') return;
-    try {
-      const applied = await devices.onStateMessage(parsed.deviceId, payload);
-      metrics.deviceMessages.inc({ topic: 'state', result: applied ? 'ok' : 'stale' });
-    } catch (error) {
-      const code = isFleetError(error) ? error.code : 'error';
-      metrics.deviceMessages.inc({ topic: 'state', result: code });
-      logger.warn(
-        { deviceId: parsed.deviceId, code, err: isFleetError(error) ? undefined : error },
-        'state message refused',
-      );
-    }
-  });
+  await broker.subscribe(allDevicesFilter('state'), (topic, payload) =>
+    track(applyState(devices, metrics, logger, topic, payload)),
+  );
+}
+
+async function applyState(
+  devices: DeviceRegistry,
+  metrics: Metrics,
+  logger: Logger,
+  topic: string,
+  payload: Uint8Array,
+): Promise<void> {
+  const parsed = parseTopic(topic);
+  if (parsed?.kind !== 'device') return;
+  try {
+    const applied = await devices.onStateMessage(parsed.deviceId, payload);
+    metrics.deviceMessages.inc({ topic: 'state', result: applied ? 'ok' : 'stale' });
+  } catch (error) {
+    const code = isFleetError(error) ? error.code : 'error';
+    metrics.deviceMessages.inc({ topic: 'state', result: code });
+    logger.warn(
+      { deviceId: parsed.deviceId, code, err: isFleetError(error) ? undefined : error },
+      'state message refused',
+    );
+  }
 }
 
 async function listen(fetch: (request: Request) => Response | Promise<Response>, config: Config) {
