@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { deviceTopic } from '@fleet/protocol';
-import { IN_PROCESS_CONCURRENCY } from './embedded-broker.ts';
+import { IN_PROCESS_CONCURRENCY } from './work-queue.ts';
 import { collect, startTestBroker, until, type TestBroker } from './__fixtures__/test-broker.ts';
 
 const DEVICES = 120;

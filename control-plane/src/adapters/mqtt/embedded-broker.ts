@@ -17,6 +17,7 @@ import {
   type DeviceOf,
 } from './device-access-hooks.ts';
 import { guardConnection, type ConnectionDropReason } from './guarded-connection.ts';
+import { createWorkQueue, IN_PROCESS_CONCURRENCY, IN_PROCESS_MAX_QUEUED } from './work-queue.ts';
 
 export type { DeviceDirectory } from './device-access-hooks.ts';
 
@@ -148,10 +149,6 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
   return (server.address() as AddressInfo).port;
 }
 
-/** How many device messages the control plane applies at once, and may hold waiting. */
-export const IN_PROCESS_CONCURRENCY = 16;
-export const IN_PROCESS_MAX_QUEUED = 10_000;
-
 /**
  * Hands each delivery to `handler` and acks aedes at once, so the broker never
  * waits on the control plane's database. The work is queued here and run
@@ -162,31 +159,19 @@ export const IN_PROCESS_MAX_QUEUED = 10_000;
  * its next change).
  */
 function createInProcessSubscriber(broker: Aedes, onError: (error: unknown) => void) {
-  const waiting: (() => Promise<void>)[] = [];
-  let running = 0;
-  const next = () => {
-    while (running < IN_PROCESS_CONCURRENCY && waiting.length > 0) {
-      const work = waiting.shift()!;
-      running++;
-      work()
-        .catch(onError)
-        .finally(() => {
-          running--;
-          next();
-        });
-    }
-  };
+  const queue = createWorkQueue({
+    concurrency: IN_PROCESS_CONCURRENCY,
+    maxQueued: IN_PROCESS_MAX_QUEUED,
+    onError,
+  });
   return (filter: string, handler: (topic: string, payload: Uint8Array) => Promise<void>) =>
     new Promise<void>((resolve) => {
       const deliver = (packet: { topic: string; payload: string | Buffer }, ack: () => void) => {
         ack();
-        if (waiting.length >= IN_PROCESS_MAX_QUEUED) {
-          onError(new Error(`control plane busy: dropped a message on ${packet.topic}`));
-          return;
-        }
         const payload = new Uint8Array(Buffer.from(packet.payload));
-        waiting.push(() => handler(packet.topic, payload));
-        next();
+        if (!queue.push(() => handler(packet.topic, payload))) {
+          onError(new Error(`control plane busy: dropped a message on ${packet.topic}`));
+        }
       };
       broker.subscribe(filter, deliver, resolve);
     });

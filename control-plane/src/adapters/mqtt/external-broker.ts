@@ -9,6 +9,7 @@
 import mqtt from 'mqtt';
 import { sharedSubscription, topicMatchesFilter } from '@fleet/protocol';
 import type { BrokerLink, DeviceMessageHandler } from './broker-link.ts';
+import { createWorkQueue, IN_PROCESS_CONCURRENCY, IN_PROCESS_MAX_QUEUED } from './work-queue.ts';
 
 export async function connectExternalBroker(options: {
   url: string;
@@ -24,10 +25,20 @@ export async function connectExternalBroker(options: {
     connectTimeout: 10_000,
   });
   const handlers: { filter: string; handler: DeviceMessageHandler }[] = [];
+  const onError = (error: unknown) => options.onError?.(error);
+  // The same bounded, 16-at-a-time application as on the embedded broker.
+  const queue = createWorkQueue({
+    concurrency: IN_PROCESS_CONCURRENCY,
+    maxQueued: IN_PROCESS_MAX_QUEUED,
+    onError,
+  });
   client.on('message', (topic, payload) => {
     for (const { filter, handler } of handlers) {
       if (!topicMatchesFilter(filter, topic)) continue;
-      handler(topic, new Uint8Array(payload)).catch((error: unknown) => options.onError?.(error));
+      const bytes = new Uint8Array(payload);
+      if (!queue.push(() => handler(topic, bytes))) {
+        onError(new Error(`control plane busy: dropped a message on ${topic}`));
+      }
     }
   });
   const deviceUrl = new URL(options.url);
