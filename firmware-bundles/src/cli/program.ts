@@ -12,7 +12,7 @@ import { EXIT_REFUSED, printJson, type CliIo } from './io.ts';
 /** The tree; `extra` adds other packages' command groups (the control plane's `up`, `devices`, ...). */
 export function createProgram(io: CliIo, extra: readonly Command[] = []): Command {
   const program = new Command('fleet').description(
-    'Fleet: signed ML model bundles for edge fleets',
+    'Fleet: an edge fleet manager for ML models (signed bundles, control plane, devices)',
   );
   program.addCommand(keysCommand(io));
   program.addCommand(bundleCommand(io));
