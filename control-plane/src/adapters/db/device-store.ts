@@ -5,8 +5,7 @@
  * device itself is applied without an audit entry (it is telemetry, and would
  * flood the log), and only when newer than what is stored.
  */
-import { and, asc, eq, exists, gt, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import { toBase64, type StateMessage, type VerifiedEnrolment } from '@fleet/protocol';
 import { deviceTags, devices, enrolmentTokens } from '../../db/schema/index.ts';
 import {
@@ -15,6 +14,7 @@ import {
   enrolledTags,
 } from '../../core/devices/enrolment-policy.ts';
 import type { DeviceQuery } from '../../core/devices/device-query.ts';
+import { createDeviceLister } from './device-listing.ts';
 import { controlPlaneError } from '../../core/errors.ts';
 import { appendAuditIn } from './audit-store.ts';
 import { deviceActor, type Actor } from './actor.ts';
@@ -65,31 +65,6 @@ function auditView(row: DeviceRow) {
     tags: row.tags,
     revokedAt: row.revokedAt?.toISOString() ?? null,
   };
-}
-
-/** Filters on the devices table itself (tags are matched through device_tags). */
-function columnFilters(query: DeviceQuery): SQL[] {
-  const where: SQL[] = [];
-  if (query.hardware) where.push(eq(devices.hardware, query.hardware));
-  if (query.status === 'revoked') where.push(isNotNull(devices.revokedAt));
-  if (query.status === 'online')
-    where.push(and(eq(devices.online, true), isNull(devices.revokedAt))!);
-  if (query.status === 'offline')
-    where.push(and(eq(devices.online, false), isNull(devices.revokedAt))!);
-  if (query.lastSeenBefore) where.push(lt(devices.lastSeenAt, query.lastSeenBefore));
-  if (query.lastSeenAfter) where.push(gt(devices.lastSeenAt, query.lastSeenAfter));
-  return where;
-}
-
-/** `device has tag key=value`, as a primary-key probe of device_tags. */
-function hasTag(db: Database, key: string, value: string): SQL {
-  const t = alias(deviceTags, 'tag_probe');
-  return exists(
-    db
-      .select({ one: sql`1` })
-      .from(t)
-      .where(and(eq(t.key, key), eq(t.value, value), eq(t.deviceId, devices.id))),
-  );
 }
 
 /** Rows of device_tags for a device's tag map. */
@@ -179,45 +154,7 @@ export function createDeviceStore(db: Database): DeviceStore {
 
     get: async (id) => (await byId.execute({ id }))[0] ?? null,
 
-    async list(query) {
-      const [first, ...more] = Object.entries(query.tags);
-      const where = [...columnFilters(query), ...more.map(([k, v]) => hasTag(db, k, v))];
-      if (!first) {
-        if (query.afterId) where.push(gt(devices.id, query.afterId));
-        return db
-          .select()
-          .from(devices)
-          .where(and(...where))
-          .orderBy(asc(devices.id))
-          .limit(query.limit);
-      }
-      // Driven by the first tag: an index range scan of device_tags in device id
-      // order; each hit probes devices once (LATERAL ... OFFSET 0 keeps the
-      // planner from a merge join that would walk the whole devices index), so
-      // a page reads about as many rows as it returns.
-      const [key, value] = first;
-      const t = alias(deviceTags, 'tag_scan');
-      const device = db
-        .select()
-        .from(devices)
-        .where(and(eq(devices.id, t.deviceId), ...where))
-        .offset(0)
-        .as('device');
-      const rows = await db
-        .select()
-        .from(t)
-        .innerJoinLateral(device, sql`true`)
-        .where(
-          and(
-            eq(t.key, key),
-            eq(t.value, value),
-            query.afterId ? gt(t.deviceId, query.afterId) : undefined,
-          ),
-        )
-        .orderBy(asc(t.deviceId))
-        .limit(query.limit);
-      return rows.map((r) => r.device);
-    },
+    list: createDeviceLister(db),
 
     editTags: (id, edit, actor, now) =>
       db.transaction(async (tx) => {

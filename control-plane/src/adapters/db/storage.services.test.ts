@@ -168,6 +168,19 @@ describe(`registry stores (${process.env['DATABASE_URL'] ? 'PostgreSQL' : 'PGlit
       false,
     );
     assert.equal((await store.get(id))!.online, true);
+    const seenSince = { tags: {}, limit: 10, lastSeenAfter: later(-1000) };
+    assert.deepEqual(
+      (await store.list({ ...seenSince, status: 'online' })).map((d) => d.id),
+      [id],
+    );
+    assert.deepEqual(await store.list({ ...seenSince, status: 'offline' }), []);
+    assert.deepEqual(
+      await store
+        .list({ ...seenSince, tags: { fleet: 'n' }, hardware: 'rpi4' })
+        .then((r) => r.map((d) => d.id)),
+      [id],
+    );
+    assert.deepEqual(await store.list({ tags: {}, limit: 10, lastSeenBefore: later(-1000) }), []);
     assert.deepEqual(await store.countByStatus(), { online: 1, offline: 0, revoked: 0 });
     await store.revoke(id, 'token:op', NOW, 'lost');
     assert.equal(

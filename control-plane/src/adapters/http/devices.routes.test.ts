@@ -198,6 +198,27 @@ describe('device listing', () => {
     assert.deepEqual(await ids('status=online'), []);
   });
 
+  it('filters by connection status and last seen', async () => {
+    const ids = async (query: string) =>
+      ((await body(await t.call('GET', `/v1/devices?${query}`))).devices as { id: string }[]).map(
+        (d) => d.id,
+      );
+    await t.cp.devices.onConnection('list-01', true); // seen now (the test clock)
+    await t.cp.devices.onConnection('list-02', true);
+    await t.cp.devices.onConnection('list-02', false);
+    assert.deepEqual(await ids('status=online'), ['list-01']);
+    assert.deepEqual(await ids('status=online&tag=site%3Dparis'), ['list-01']);
+    assert.deepEqual(await ids('status=online&tag=site%3Dberlin'), []);
+    assert.deepEqual(await ids('lastSeenAfter=2026-11-26T11:00:00Z'), ['list-01', 'list-02']);
+    assert.deepEqual(await ids('lastSeenAfter=2026-11-26T11:00:00Z&status=offline&hardware=rpi4'), [
+      'list-02',
+    ]);
+    assert.deepEqual(
+      await ids('lastSeenBefore=2026-11-26T11:00:00Z&lastSeenAfter=2026-01-01T00:00:00Z'),
+      [],
+    );
+  });
+
   it('pages through every device exactly once with the cursor', async () => {
     const seen: string[] = [];
     let cursor: string | null = null;
