@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { sql } from 'drizzle-orm';
 import { allDevicesFilter, isFleetError, parseTopic } from '@fleet/protocol';
 import type { Config } from './config.ts';
+import type { BlobStore } from './core/models/blob-store.ts';
 import { openDatabase, type OpenDatabase } from './adapters/db/database.ts';
 import { createAuditStore, type AuditStore } from './adapters/db/audit-store.ts';
 import { createDeviceStore } from './adapters/db/device-store.ts';
@@ -46,6 +47,8 @@ export interface ControlPlane {
   models: ModelRegistry;
   operators: Operators;
   audit: AuditStore;
+  /** Where bundle bytes are kept. */
+  blobs: BlobStore;
   metrics: Metrics;
   broker: BrokerLink | null;
   /** The HTTP URL when listening. */
@@ -135,6 +138,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     models,
     operators,
     audit,
+    blobs,
     metrics,
     broker,
     url,

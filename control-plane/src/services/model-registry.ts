@@ -8,10 +8,14 @@
  *                   root's bundle keys, then every part's hash and length
  *                   (THREATS 1-4, 14-16)
  *   3. lineage      a named parent must be a registered version of this model
- *   4. blob         bytes into the content-addressed store (idempotent: a blob
- *                   without a row is harmless, a row without a blob never exists)
- *   5. register     release above every registered one for the name, version
- *                   new, row and audit entry in one transaction
+ *   4. new release  above every registered one for the name, so a replay is
+ *                   refused before anything is written
+ *   5. blob         bytes into the content-addressed store (idempotent; a row
+ *                   without its blob never exists)
+ *   6. register     release and version checked again under the registry's
+ *                   lock (a concurrent upload may have won: then the blob stays
+ *                   unreferenced, which is harmless), row and audit entry in
+ *                   one transaction
  */
 import {
   assertRootFresh,
@@ -86,7 +90,14 @@ export function createModelRegistry(deps: {
       }); // 2 (checks the root's expiry too)
       const { manifest } = verified;
       const parent = await parentRelease(manifest); // 3
-      const bundleId = await blobs.put(bundle); // 4
+      const latest = await store.latestRelease(manifest.name); // 4
+      if (manifest.release <= latest) {
+        throw controlPlaneError(
+          'CONFLICT',
+          `${manifest.name} release ${manifest.release} is not above the registered release ${latest}`,
+        );
+      }
+      const bundleId = await blobs.put(bundle); // 5
       if (bundleId !== (await bundleIdOf(bundle))) throw new Error('blob store hashed differently');
       return store.register(
         {
@@ -102,7 +113,7 @@ export function createModelRegistry(deps: {
         },
         actor,
         new Date(now),
-      ); // 5
+      ); // 6
     },
 
     async lineage(name, release) {

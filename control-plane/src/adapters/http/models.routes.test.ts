@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { signRoot, toBase64 } from '@fleet/protocol';
+import { bundleIdOf, signRoot, toBase64 } from '@fleet/protocol';
 import {
   packSample,
   rootMetadata,
@@ -88,6 +88,11 @@ describe('model registry', () => {
     await assertNothingStored(await upload(rootSigned), 422, 'SIGNATURE_THRESHOLD');
     const again = await packSample(trust.bundleKeys.slice(0, 2), { version: '1.0.1', release: 1 });
     await assertNothingStored(await upload(again), 409, 'CONFLICT');
+    // Refused before any byte is written: no blob for any refused bundle.
+    for (const refused of [tampered, oneKey, rootSigned, again]) {
+      assert.equal(await t.cp.blobs.has(await bundleIdOf(refused)), false);
+    }
+    assert.equal(await t.cp.blobs.has(await bundleIdOf(good)), false); // never uploaded
     await assertNothingStored(
       await upload(new Uint8Array(3 * 1024 * 1024)),
       413,
