@@ -18,6 +18,7 @@ import type { ModelRegistry } from '../../services/model-registry.ts';
 import type { Operators } from '../../services/operators.ts';
 import { createAuth, type AuthEnv } from './auth.ts';
 import { describeIssues, toApiError } from './errors.ts';
+import { limitRequestBodies } from './body-limits.ts';
 import type { Metrics } from './metrics.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -81,6 +82,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
       'request',
     );
   });
+
+  app.use('/v1/*', limitRequestBodies());
 
   app.onError((error, c) => {
     const api = toApiError(error);

@@ -150,6 +150,11 @@ describe('enrolment', () => {
     );
   });
 
+  it('refuses an oversize enrolment body before reading it all, without change', async () => {
+    const huge = JSON.stringify({ payloadType: 'x', payload: 'A'.repeat(100_000), signatures: [] });
+    await assertRefusedWithoutChange(enrol(huge), 413, 'PAYLOAD_TOO_LARGE', /65536 bytes/);
+  });
+
   it('refuses an enrolment-token request with bad fields, naming the field', async () => {
     const res = await t.call('POST', '/v1/enrolment-tokens', {
       json: { tags: { site: 'has space' } },

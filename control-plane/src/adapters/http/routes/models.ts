@@ -5,7 +5,7 @@
  * an admin).
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody, MAX_BODY_BYTES } from '../body-limits.ts';
 import { modelNameSchema } from '@fleet/protocol';
 import { controlPlaneError } from '../../../core/errors.ts';
 import type { BlobStore } from '../../../core/models/blob-store.ts';
@@ -31,15 +31,6 @@ const versionParams = z.object({
 });
 const binary = z.string().openapi({ format: 'binary' });
 
-function tooLarge(what: string, maxBytes: number) {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw controlPlaneError('PAYLOAD_TOO_LARGE', `${what} is larger than ${maxBytes} bytes`);
-    },
-  });
-}
-
 export function modelRoutes(
   app: OpenAPIHono<AuthEnv>,
   deps: {
@@ -60,7 +51,7 @@ export function modelRoutes(
       tags: ['models'],
       summary: 'Upload a signed bundle (verified against the trust root first)',
       security: BEARER,
-      middleware: [requireRole('operator'), tooLarge('the bundle', deps.maxBundleBytes)] as const,
+      middleware: [requireRole('operator'), limitBody('the bundle', deps.maxBundleBytes)] as const,
       request: {
         body: { required: true, content: { 'application/octet-stream': { schema: binary } } },
       },
@@ -235,7 +226,7 @@ export function modelRoutes(
       summary:
         'Install the first trust root, or rotate to the next (signed by old and new root keys)',
       security: BEARER,
-      middleware: [requireRole('admin'), tooLarge('the root', 64 * 1024)] as const,
+      middleware: [requireRole('admin'), limitBody('the root', MAX_BODY_BYTES)] as const,
       request: {
         body: { required: true, content: { 'application/octet-stream': { schema: binary } } },
       },
