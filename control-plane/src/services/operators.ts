@@ -10,7 +10,6 @@ import {
   OPERATOR_ROLES,
   type OperatorRole,
 } from '../core/auth/operator-tokens.ts';
-import { controlPlaneError } from '../core/errors.ts';
 import type { Actor } from '../adapters/db/actor.ts';
 import type { OperatorTokenRow, OperatorTokenStore } from '../adapters/db/operator-token-store.ts';
 
@@ -98,11 +97,4 @@ export function createOperators(deps: {
       return (await store.bootstrapAdmin(token, now())) ? secret : null;
     },
   };
-}
-
-export function assertKnownRole(role: string): OperatorRole {
-  if (!(OPERATOR_ROLES as readonly string[]).includes(role)) {
-    throw controlPlaneError('INVALID_REQUEST', `role: one of ${OPERATOR_ROLES.join(', ')}`);
-  }
-  return role as OperatorRole;
 }

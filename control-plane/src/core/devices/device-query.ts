@@ -4,7 +4,7 @@
  * base64url), so a page costs one index range scan however deep it is.
  */
 import { z } from 'zod';
-import { deviceIdSchema, hardwareClassSchema, tagKeySchema, tagValueSchema } from '@fleet/protocol';
+import { deviceIdSchema, tagKeySchema, tagValueSchema } from '@fleet/protocol';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -44,5 +44,4 @@ export function parseTagFilter(text: string): [string, string] | null {
     : null;
 }
 
-export const hardwareFilterSchema = hardwareClassSchema;
 export const deviceStatusSchema = z.enum(DEVICE_STATUSES);
