@@ -14,7 +14,7 @@ export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 export interface CliEnv {
   url?: string;
   token?: string;
-  /** The CLI config file (default `.fleet/cli.json`). */
+  /** The CLI config file (default `~/.config/fleet/cli.json`; `FLEET_CONFIG` overrides). */
   configPath: string;
 }
 

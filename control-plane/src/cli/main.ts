@@ -3,6 +3,8 @@
  * globals for the CLI (argv, environment, stdout, the clock, the exit code).
  * The tree is the bundle factory's commands plus the control plane's.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '@fleet/bundles';
 import { configFromEnvironment } from '../main-config.ts';
 import { registryCommands } from './registry-commands.ts';
@@ -16,7 +18,10 @@ const io = {
 const cliEnv = {
   url: process.env.FLEET_URL,
   token: process.env.FLEET_TOKEN,
-  configPath: process.env.FLEET_CONFIG ?? '.fleet/cli.json',
+  // Per user, wherever the command runs: $XDG_CONFIG_HOME/fleet/cli.json or ~/.config/fleet/cli.json.
+  configPath:
+    process.env.FLEET_CONFIG ??
+    join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'fleet', 'cli.json'),
 };
 
 process.exitCode = await runCli(process.argv.slice(2), io, [
