@@ -28,6 +28,7 @@ import {
   type Manifest,
   type TrustedRoot,
 } from '@fleet/protocol';
+import { nodeInflate } from '@fleet/protocol/node';
 import type { BlobStore } from '../core/models/blob-store.ts';
 import { controlPlaneError } from '../core/errors.ts';
 import type { Actor } from '../adapters/db/actor.ts';
@@ -87,6 +88,7 @@ export function createModelRegistry(deps: {
         nowMs: now,
         installedRelease: 0, // the registry's own counter is checked in step 5
         hardwareClass: null,
+        inflate: nodeInflate, // zlib in the thread pool, bounded at the signed length
       }); // 2 (checks the root's expiry too)
       const { manifest } = verified;
       const parent = await parentRelease(manifest); // 3

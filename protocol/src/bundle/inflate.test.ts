@@ -1,13 +1,19 @@
 /**
- * Contract test for BoundedInflate: both implementations must behave the same.
+ * Contract test for BoundedInflate: every implementation (web streams, fflate,
+ * Node's zlib from @fleet/protocol/node) must behave the same.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deflateSync } from 'fflate';
 import { isFleetError } from '../errors.ts';
 import { nativeInflate, portableInflate, type BoundedInflate } from './inflate.ts';
+import { nodeInflate } from '../../node/index.ts';
 
-const implementations: Record<string, BoundedInflate> = { nativeInflate, portableInflate };
+const implementations: Record<string, BoundedInflate> = {
+  nativeInflate,
+  portableInflate,
+  nodeInflate, // @fleet/protocol/node
+};
 
 function sample(length: number): Uint8Array {
   const out = new Uint8Array(length);
