@@ -5,11 +5,13 @@
  *
  * `nodeInflate` is a `BoundedInflate` over zlib's raw inflate with
  * `maxOutputLength` set to the signed length, so zlib itself stops at the
- * bound (THREATS 15) and never holds more. It runs in libuv's thread pool and
- * returns one buffer: about 4x faster than `DecompressionStream`, whose web
- * stream hands the output back in many small chunks (protocol/README.md).
+ * bound (THREATS 15) and never holds more. It runs in libuv's thread pool, in
+ * output chunks of up to 1 MiB, and returns one buffer: `verifyBundle` with it
+ * runs at 106 MB/s on a 1 MB bundle against 45 MB/s with `DecompressionStream`,
+ * whose web stream hands the output back in many small chunks
+ * (protocol/README.md, figures).
  */
-import { inflateRaw } from 'node:zlib';
+import { constants, inflateRaw } from 'node:zlib';
 import { FleetError } from '../src/errors.ts';
 import type { BoundedInflate } from '../src/bundle/inflate.ts';
 
@@ -17,7 +19,10 @@ export const nodeInflate: BoundedInflate = (compressed, expectedLength) =>
   new Promise((resolve, reject) => {
     // zlib refuses maxOutputLength 0; an empty part inflates to at most 1 byte then.
     const maxOutputLength = Math.max(expectedLength, 1);
-    inflateRaw(compressed, { maxOutputLength }, (error, output) => {
+    // Output chunks of up to 1 MiB instead of zlib's 16 KiB: one thread-pool
+    // round trip per MiB rather than per 16 KiB (8.7 -> 3.8 ms for a 1.2 MB part).
+    const chunkSize = Math.min(Math.max(expectedLength, constants.Z_MIN_CHUNK), 1 << 20);
+    inflateRaw(compressed, { maxOutputLength, chunkSize }, (error, output) => {
       if (error) {
         const code = (error as NodeJS.ErrnoException).code;
         reject(
