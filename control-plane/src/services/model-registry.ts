@@ -19,7 +19,6 @@
  */
 import {
   assertRootFresh,
-  bundleIdOf,
   loadTrustedRoot,
   toBase64,
   fromBase64,
@@ -99,8 +98,7 @@ export function createModelRegistry(deps: {
           `${manifest.name} release ${manifest.release} is not above the registered release ${latest}`,
         );
       }
-      const bundleId = await blobs.put(bundle); // 5
-      if (bundleId !== (await bundleIdOf(bundle))) throw new Error('blob store hashed differently');
+      const bundleId = await blobs.put(bundle); // 5: the bundle id is its SHA-256 (BlobStore contract)
       return store.register(
         {
           bundleId,
