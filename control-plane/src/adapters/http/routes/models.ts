@@ -251,9 +251,10 @@ export function modelRoutes(
       responses: { 200: json(trustRootView, 'The current root'), ...errorResponses(409) },
     }),
     async (c) => {
-      const root = await registry.trustedRoot();
-      const [row] = await store.rootsAfter(root.metadata.version - 1);
-      return c.json(toTrustRootView(row!), 200);
+      // Only roots that passed verification are ever installed: serve the row as it is.
+      const row = await store.currentRoot();
+      if (!row) throw controlPlaneError('NO_TRUST_ROOT', 'no trust root is installed yet');
+      return c.json(toTrustRootView(row), 200);
     },
   );
 }
