@@ -12,8 +12,12 @@
  * (protocol/README.md, figures).
  */
 import { constants, inflateRaw } from 'node:zlib';
-import { FleetError } from '../src/errors.ts';
-import type { BoundedInflate } from '../src/bundle/inflate.ts';
+import {
+  asMalformed,
+  partTooLarge,
+  partTooShort,
+  type BoundedInflate,
+} from '../src/bundle/inflate.ts';
 
 export const nodeInflate: BoundedInflate = (compressed, expectedLength) =>
   new Promise((resolve, reject) => {
@@ -24,28 +28,12 @@ export const nodeInflate: BoundedInflate = (compressed, expectedLength) =>
     const chunkSize = Math.min(Math.max(expectedLength, constants.Z_MIN_CHUNK), 1 << 20);
     inflateRaw(compressed, { maxOutputLength, chunkSize }, (error, output) => {
       if (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        reject(
-          code === 'ERR_BUFFER_TOO_LARGE'
-            ? new FleetError(
-                'PART_TOO_LARGE',
-                `part inflates past its signed length of ${expectedLength} bytes`,
-              )
-            : new FleetError('MALFORMED', 'part is not a valid deflate stream', { cause: error }),
-        );
-        return;
+        const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        return reject(tooLarge ? partTooLarge(expectedLength) : asMalformed(error));
       }
-      if (output.length !== expectedLength) {
-        reject(
-          new FleetError(
-            output.length > expectedLength ? 'PART_TOO_LARGE' : 'PART_LENGTH',
-            output.length > expectedLength
-              ? `part inflates past its signed length of ${expectedLength} bytes`
-              : `part inflates to ${output.length} bytes, the manifest signs ${expectedLength}`,
-          ),
-        );
-        return;
-      }
+      if (output.length > expectedLength) return reject(partTooLarge(expectedLength));
+      if (output.length < expectedLength)
+        return reject(partTooShort(output.length, expectedLength));
       resolve(new Uint8Array(output.buffer, output.byteOffset, output.length));
     });
   });

@@ -21,6 +21,21 @@ export type BoundedInflate = (
   expectedLength: number,
 ) => Promise<Uint8Array>;
 
+/** The refusals every BoundedInflate raises, worded once. */
+export function partTooLarge(expectedLength: number): FleetError {
+  return new FleetError(
+    'PART_TOO_LARGE',
+    `part inflates past its signed length of ${expectedLength} bytes`,
+  );
+}
+
+export function partTooShort(length: number, expectedLength: number): FleetError {
+  return new FleetError(
+    'PART_LENGTH',
+    `part inflates to ${length} bytes, the manifest signs ${expectedLength}`,
+  );
+}
+
 class BoundedOutput {
   readonly bytes: Uint8Array;
   readonly expectedLength: number;
@@ -32,28 +47,18 @@ class BoundedOutput {
   }
 
   append(chunk: Uint8Array): void {
-    if (this.length + chunk.length > this.expectedLength) {
-      throw new FleetError(
-        'PART_TOO_LARGE',
-        `part inflates past its signed length of ${this.expectedLength} bytes`,
-      );
-    }
+    if (this.length + chunk.length > this.expectedLength) throw partTooLarge(this.expectedLength);
     this.bytes.set(chunk, this.length);
     this.length += chunk.length;
   }
 
   finish(): Uint8Array {
-    if (this.length !== this.expectedLength) {
-      throw new FleetError(
-        'PART_LENGTH',
-        `part inflates to ${this.length} bytes, the manifest signs ${this.expectedLength}`,
-      );
-    }
+    if (this.length !== this.expectedLength) throw partTooShort(this.length, this.expectedLength);
     return this.bytes;
   }
 }
 
-function asMalformed(cause: unknown): FleetError {
+export function asMalformed(cause: unknown): FleetError {
   if (cause instanceof FleetError) return cause as FleetError;
   return new FleetError('MALFORMED', 'part is not a valid deflate stream', { cause });
 }
