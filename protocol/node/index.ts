@@ -10,7 +10,11 @@
  * runs at 106 MB/s on a 1 MB bundle against 45 MB/s with `DecompressionStream`,
  * whose web stream hands the output back in many small chunks
  * (protocol/README.md, figures).
+ *
+ * `writeFileAtomic` is the crash-safe write (temp file, fsync, rename, fsync
+ * the directory) both the bundle tools and the agent's state files use.
  */
+export { writeFileAtomic, type AtomicWriteOptions } from './atomic-write.ts';
 import { constants, inflateRaw } from 'node:zlib';
 import {
   asMalformed,
