@@ -8,8 +8,15 @@
  */
 import type { BundleModelRef } from '@fleet/protocol';
 
-/** Which devices a rollout targets; every given field must match (AND), tags all of them. */
+/**
+ * Which devices a rollout targets; every given field must match (AND), tags all
+ * of them. A selector with no criterion is refused when it is built
+ * (rollout-spec.ts): the whole fleet is targeted only by saying `all: true`,
+ * alone.
+ */
 export interface TargetSelector {
+  /** Every device. Never combined with another field. */
+  all?: true;
   /** Each `key=value` must be among the device's tags. */
   tags?: Record<string, string>;
   /** The device's hardware class is one of these. */
@@ -72,14 +79,18 @@ export interface RolloutSnapshot {
 /**
  * Where one device of a rollout stands:
  *
- *   pending     in the target, its wave not started
+ *   pending     in the target, no deploy in flight: its wave not started, the
+ *               rollout paused before it was sent, or a retry is scheduled
+ *               (`nextAttemptAtMs`)
  *   sent        deploy command sent, no report yet
  *   updating    the agent reports progress (downloading .. activating)
  *   probation   the new model serves on probation
  *   succeeded   committed after probation (within the gates)
- *   failed      refused, rolled back by itself, or out of retries
+ *   failed      refused, rolled back by itself, out of retries, or broke the
+ *               health gates on probation (then told to stop or go back)
  *   cancelled   told to stop (abort) before it committed
- *   rolled_back told to go back after it had committed (abort)
+ *   rolled_back told to go back after it had committed (abort), or committed
+ *               after it had been told to stop
  */
 export type RolloutDeviceStatus =
   | 'pending'
@@ -103,7 +114,13 @@ export interface RolloutDevice {
   nextAttemptAtMs: number | null;
   /** What the device ran when it joined the rollout (its way back). */
   previousModel: BundleModelRef | null;
-  /** The last error the device reported, or the engine's own (`DEVICE_TIMEOUT`). */
+  /** The last error the device reported, or the engine's own (`DEVICE_TIMEOUT`, `HEALTH_GATE`). */
   error: { code: string; message: string } | null;
+  /**
+   * When the device reported committing this rollout's bundle; null before.
+   * Non-null means it serves the new model, so taking it back needs a signed
+   * rollback (not a cancel), and the engine orders that rollback once.
+   */
+  committedAtMs: number | null;
   updatedAtMs: number;
 }
