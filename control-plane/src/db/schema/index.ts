@@ -3,3 +3,4 @@ export * from './audit-log.ts';
 export * from './devices.ts';
 export * from './tokens.ts';
 export * from './models.ts';
+export * from './rollouts.ts';
