@@ -17,3 +17,4 @@ export * from './bundle/verify.ts';
 export * from './bundle/pack.ts';
 export * from './topics/index.ts';
 export * from './messages/index.ts';
+export * from './bundle/golden.ts';

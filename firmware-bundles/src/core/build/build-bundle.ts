@@ -8,7 +8,7 @@
  *          -> goldenVectors -> pack
  */
 import { deflateSync } from 'fflate';
-import { packBundle, type ManifestInput, type Signer } from '@fleet/protocol';
+import { packBundle, type GoldenVectors, type ManifestInput, type Signer } from '@fleet/protocol';
 import { factoryError } from '../errors.ts';
 import type { EvalData } from '../data/eval-data.ts';
 import type { ModelRunner } from '../evaluation/classifier-accuracy.ts';
@@ -114,7 +114,13 @@ function enforceBudget(evaluation: PairEvaluation, maxDropPoints: number): void 
   }
 }
 
-async function goldenVectors(runner: ModelRunner, model: OnnxModel, data: EvalData, count: number) {
+/** The golden.json part (protocol's GoldenVectors): `count` samples through the int8 model. */
+async function goldenVectors(
+  runner: ModelRunner,
+  model: OnnxModel,
+  data: EvalData,
+  count: number,
+): Promise<GoldenVectors> {
   const n = Math.min(count, data.sampleCount);
   const inputs = data.features.subarray(0, n * data.featureCount);
   const outputs = await runner.run(inputs, n);
