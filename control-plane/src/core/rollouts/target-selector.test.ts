@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isFleetError } from '@fleet/protocol';
-import { buildSelector, matchesSelector, parseSelector } from './target-selector.ts';
+import {
+  buildSelector,
+  formatSelector,
+  matchesSelector,
+  parseSelector,
+} from './target-selector.ts';
 
 function refused(run: () => unknown, pattern: RegExp): void {
   assert.throws(run, (error: unknown) => {
@@ -135,5 +140,15 @@ describe('matchesSelector', () => {
 
   it('an empty selector (never built, but stored by mistake) matches nothing', () => {
     assert.equal(matchesSelector(berlinPi, {}), false);
+  });
+});
+
+describe('formatSelector', () => {
+  it('writes the text syntax back, and parses to the same selector', () => {
+    const text = 'tag:ring=beta,tag:site=berlin,hardware:jetson,hardware:rpi4,id:dev-1';
+    assert.equal(formatSelector(parseSelector(text)), text);
+    assert.equal(formatSelector({ all: true }), 'all');
+    const built = buildSelector({ deviceIds: ['b', 'a'], tags: { zone: 'eu:west' } });
+    assert.deepEqual(parseSelector(formatSelector(built)), built);
   });
 });

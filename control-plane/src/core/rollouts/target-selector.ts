@@ -184,3 +184,16 @@ export function matchesSelector(device: SelectableDevice, selector: TargetSelect
   if (deviceIds && !deviceIds.includes(device.id)) return false;
   return true;
 }
+
+/**
+ * The selector in the text syntax `parseSelector` reads (for reasons and
+ * listings): `parseSelector(formatSelector(s))` gives back a built `s`.
+ */
+export function formatSelector(selector: TargetSelector): string {
+  if (selector.all === true) return 'all';
+  return [
+    ...Object.entries(selector.tags ?? {}).map(([key, value]) => `tag:${key}=${value}`),
+    ...(selector.hardware ?? []).map((hardware) => `hardware:${hardware}`),
+    ...(selector.deviceIds ?? []).map((id) => `id:${id}`),
+  ].join(',');
+}
