@@ -27,8 +27,8 @@ describe('waveSizes', () => {
   });
 
   it('does not round a float product that is exactly whole up past it', () => {
-    // 1.1 * 1000 / 100 is 11.000000000000002 in binary floating point.
-    assert.deepEqual(waveSizes(parseWaves('1.1%,all'), 1000), [11, 1000]);
+    // 1.1 * 3000 / 100 is 33.00000000000001 in binary floating point.
+    assert.deepEqual(waveSizes(parseWaves('1.1%,all'), 3000), [33, 3000]);
   });
 
   it('caps counts at the target and never shrinks from one wave to the next', () => {

@@ -18,7 +18,7 @@
  */
 import type { RolloutStatus, WaveSize } from './rollout-types.ts';
 
-// Float products such as 1.1 * 1000 / 100 = 11.000000000000002 must not round up to 12.
+// Float products such as 1.1 * 3000 / 100 = 33.00000000000001 must not round up to 34.
 const ROUNDING_SLACK = 1e-9;
 
 /**
