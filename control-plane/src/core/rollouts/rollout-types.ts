@@ -11,7 +11,7 @@ import type { BundleModelRef } from '@fleet/protocol';
 /**
  * Which devices a rollout targets; every given field must match (AND), tags all
  * of them. A selector with no criterion is refused when it is built
- * (rollout-spec.ts): the whole fleet is targeted only by saying `all: true`,
+ * (target-selector.ts): the whole fleet is targeted only by saying `all: true`,
  * alone.
  */
 export interface TargetSelector {
