@@ -18,3 +18,5 @@ export * from './bundle/pack.ts';
 export * from './topics/index.ts';
 export * from './messages/index.ts';
 export * from './bundle/golden.ts';
+export * from './transfer/bitmap.ts';
+export * from './transfer/blocks.ts';

@@ -119,6 +119,18 @@ describe('deploy', () => {
     );
   });
 
+  it('refuses a block root that is missing or not 64 lowercase hex', () => {
+    refusedAll(deploy(key), [
+      [{ 'bundle.blockRoot': DELETE }, /field "bundle\.blockRoot"/],
+      ...['C'.repeat(64), 'c'.repeat(63), 'c'.repeat(65), ''].map(
+        (blockRoot): [Record<string, unknown>, RegExp] => [
+          { 'bundle.blockRoot': blockRoot },
+          /field "bundle\.blockRoot": a block root is a SHA-256 Merkle root/,
+        ],
+      ),
+    ]);
+  });
+
   it('refuses a manifest envelope of another payload type, with an extra field, or none', () => {
     const root = signEnvelope('application/vnd.fleet.root+json', utf8('{}'), [key]);
     refusedAll(deploy(key), [

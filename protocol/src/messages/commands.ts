@@ -26,6 +26,14 @@ import { rollbackAuthorizationSchema } from './rollback-instruction.ts';
 export const MAX_REASON_LENGTH = 500;
 
 /**
+ * The Merkle root of a bundle's blocks (`createBlockTree` in transfer/blocks.ts),
+ * 64 lowercase hex.
+ */
+export const blockRootSchema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'a block root is a SHA-256 Merkle root, 64 lowercase hex');
+
+/**
  * The bundle to fetch: its id (SHA-256 of the file), size, how it is cut into
  * blocks, and its signed manifest envelope, so the agent verifies the manifest
  * (signatures, expiry, release, hardware) before it downloads a byte.
@@ -36,6 +44,17 @@ export const deployBundleSchema = z
     sizeBytes: z.number().int().min(1),
     blockSizeBytes: z.number().int().min(1).max(MAX_BLOCK_BYTES),
     blockCount: z.number().int().min(1).max(MAX_BLOCK_COUNT),
+    /**
+     * The Merkle root of the blocks: the agent checks each block against it as
+     * it arrives, so a corrupted block is dropped and asked for again, and a
+     * block checked and written to disk need not be fetched again after a restart.
+     *
+     * This command is not signed, so the root guards against transport
+     * corruption only; whoever can publish a command could name any root.
+     * Authenticity comes from the signed manifest and from the SHA-256 of the
+     * whole file equalling `bundleId`, both checked before the bundle is used.
+     */
+    blockRoot: blockRootSchema,
     manifestEnvelope: signedEnvelopeSchema.extend({
       payloadType: z.literal(MANIFEST_PAYLOAD_TYPE),
     }),
@@ -66,7 +85,7 @@ export type ProbationPolicy = z.infer<typeof probationPolicySchema>;
  * @example
  *   { type: 'deploy', id: '01JD...', schemaVersion: 1, ts: '2026-11-26T12:00:00Z',
  *     rolloutId: 'r-canary-01', bundle: { bundleId, sizeBytes: 150000,
- *     blockSizeBytes: 65536, blockCount: 3, manifestEnvelope },
+ *     blockSizeBytes: 65536, blockCount: 3, blockRoot, manifestEnvelope },
  *     model: { name: 'mnist-2nn', version: '1.2.0', release: 5 },
  *     deadline: '2026-11-26T13:00:00Z' }
  */

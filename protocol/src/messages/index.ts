@@ -34,6 +34,7 @@ export {
 } from './rollback-instruction.ts';
 export {
   MAX_REASON_LENGTH,
+  blockRootSchema,
   deployBundleSchema,
   probationPolicySchema,
   deployMessageSchema,

@@ -14,6 +14,7 @@ import type { ControlMessage } from '../control-message.ts';
 
 export const BUNDLE_ID = 'a'.repeat(64);
 export const OLD_BUNDLE_ID = 'b'.repeat(64);
+export const BLOCK_ROOT = 'c'.repeat(64);
 export const TS = '2026-11-26T12:00:00Z';
 
 /** An envelope shaped like a signed manifest (the schemas do not verify it). */
@@ -52,6 +53,7 @@ export function deploy(signer: Signer): DeployMessage {
       sizeBytes: 150_000,
       blockSizeBytes: 65_536,
       blockCount: 3,
+      blockRoot: BLOCK_ROOT,
       manifestEnvelope: manifestEnvelope(signer) as DeployMessage['bundle']['manifestEnvelope'],
     },
     model: { name: 'mnist-2nn', version: '1.2.0', release: 5 },
