@@ -1,0 +1,13 @@
+import {
+  createMemoryDownloadStore,
+  createMemorySlotStore,
+  createMemoryStateStore,
+} from './memory-stores.ts';
+import { runStorageContract } from '../storage-contract.ts';
+
+const stores = {
+  state: createMemoryStateStore(),
+  downloads: createMemoryDownloadStore(),
+  slots: createMemorySlotStore(),
+};
+runStorageContract('memory stores', () => stores);
