@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { cancelMessageSchema, deployMessageSchema, rollbackMessageSchema } from './commands.ts';
 import {
+  blocksRequestMessageSchema,
   healthMessageSchema,
   progressMessageSchema,
   stateMessageSchema,
@@ -20,6 +21,7 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   stateMessageSchema,
   progressMessageSchema,
   healthMessageSchema,
+  blocksRequestMessageSchema,
 ]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 export type ControlMessageType = ControlMessage['type'];

@@ -9,9 +9,10 @@ import { canonicalJson } from '../encoding/json.ts';
 import { preAuthEncoding, signEnvelope, type SignedEnvelope } from '../crypto/envelope.ts';
 import { hasCanonicalScalar } from '../crypto/ed25519.ts';
 import { MANIFEST_PAYLOAD_TYPE } from '../bundle/manifest.ts';
-import { health, patched, progress, state, wire } from './__fixtures__/examples.ts';
-import { UPDATE_STATES } from './common.ts';
+import { blocksRequest, health, patched, progress, state, wire } from './__fixtures__/examples.ts';
+import { MAX_BLOCK_COUNT, UPDATE_STATES } from './common.ts';
 import type {
+  BlocksRequestMessage,
   DeviceMessage,
   HealthMessage,
   ProgressMessage,
@@ -40,7 +41,7 @@ function signRaw(payload: unknown, signer: TestKey): SignedEnvelope {
 
 describe('device-signed messages', () => {
   it('round-trip every device message type, from bytes and from an object', async () => {
-    for (const message of [state(), progress(), health()] as DeviceMessage[]) {
+    for (const message of [state(), progress(), health(), blocksRequest()] as DeviceMessage[]) {
       const envelope = signDeviceMessage({ deviceId: 'dev-a', message, signer: a });
       assert.equal(envelope.payloadType, DEVICE_MESSAGE_PAYLOAD_TYPE);
       assert.deepEqual(await verifyDeviceMessage(wire(envelope), asA()), message);
@@ -195,6 +196,33 @@ describe('device-signed messages', () => {
     const envelope = signDeviceMessage({ deviceId: long('d'), message: largest, signer: a });
     const size = wire(envelope).length;
     assert.ok(size > 8_000 && size < MAX_CONTROL_MESSAGE_BYTES / 4, `${size} bytes`);
+    assert.deepEqual(
+      await verifyDeviceMessage(wire(envelope), {
+        expectedDeviceId: long('d'),
+        publicKey: a.publicKey,
+      }),
+      largest,
+    );
+  });
+
+  it('signs the largest possible blocks-request (MAX_BLOCK_COUNT blocks) under the wire cap', async () => {
+    const long = (prefix: string) => prefix + 'a'.repeat(64 - prefix.length);
+    // The bitmap's base64 has the same length whatever bits are set.
+    const missing = toBase64(new Uint8Array(MAX_BLOCK_COUNT / 8).fill(0xff));
+    const largest: BlocksRequestMessage = {
+      ...blocksRequest(),
+      id: long('i'),
+      // what an agent sends, Date#toISOString (the schema has no cap on fractional digits)
+      ts: '2026-11-26T12:00:00.123Z',
+      rolloutId: long('r'),
+      bundleId: 'f'.repeat(64),
+      blockCount: MAX_BLOCK_COUNT,
+      missing,
+    };
+    const envelope = signDeviceMessage({ deviceId: long('d'), message: largest, signer: a });
+    const size = wire(envelope).length;
+    // 59,089 bytes of the 65,536 cap: a base64 bitmap inside a base64 payload.
+    assert.ok(size > 58_000 && size < MAX_CONTROL_MESSAGE_BYTES, `${size} bytes`);
     assert.deepEqual(
       await verifyDeviceMessage(wire(envelope), {
         expectedDeviceId: long('d'),

@@ -1,8 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fromUtf8, utf8 } from '../encoding/bytes.ts';
-import { DELETE, health, patched, progress, state, wire } from './__fixtures__/examples.ts';
-import { UPDATE_STATES } from './common.ts';
+import {
+  DELETE,
+  blocksRequest,
+  health,
+  patched,
+  progress,
+  state,
+  wire,
+} from './__fixtures__/examples.ts';
+import { MAX_BLOCK_COUNT, UPDATE_STATES } from './common.ts';
+import { MAX_BITMAP_BASE64_CHARS } from './device-messages.ts';
+import {
+  bitmapFromBase64,
+  bitmapToBase64,
+  createBitmap,
+  missingIndices,
+  setBit,
+} from '../transfer/bitmap.ts';
 import { parseDeviceMessage } from './parse.ts';
 import { assertRefused as refused } from '../__fixtures__/refusals.ts';
 
@@ -153,6 +169,69 @@ describe('health', () => {
       [{ 'model.bundleId': 'a'.repeat(64) }, /unknown field "model\.bundleId"/],
       [{ 'model.version': '1.2.0-' }, /field "model\.version"/],
       [{ probation: 1 }, /field "probation"/],
+    ]);
+  });
+});
+
+describe('blocks-request', () => {
+  /** The base64 bitmap of `count` blocks with `missing` set. */
+  function bitmap(count: number, missing: number[]): string {
+    const bits = createBitmap(count);
+    for (const i of missing) setBit(bits, i);
+    return bitmapToBase64(bits);
+  }
+
+  it('parses a request whose bitmap names the missing blocks, with or without a rollout', () => {
+    const parsed = parsePatched(blocksRequest(), {});
+    assert.ok(parsed.type === 'blocks-request');
+    const { missing, blockCount } = parsed;
+    const held = bitmapFromBase64(missing, blockCount).map((b) => ~b & 0xff);
+    assert.deepEqual(missingIndices(held, blockCount), [1, 9]);
+    assert.equal(parsePatched(blocksRequest(), { rolloutId: DELETE }).type, 'blocks-request');
+  });
+
+  it('parses the largest request: MAX_BLOCK_COUNT blocks, every one missing', () => {
+    const all = Array.from({ length: MAX_BLOCK_COUNT }, (_, i) => i);
+    const missing = bitmap(MAX_BLOCK_COUNT, all);
+    assert.equal(missing.length, MAX_BITMAP_BASE64_CHARS);
+    const parsed = parsePatched(blocksRequest(), { blockCount: MAX_BLOCK_COUNT, missing });
+    assert.equal(parsed.type === 'blocks-request' && parsed.missing, missing);
+  });
+
+  it('refuses a bitmap of another length than ceil(blockCount / 8) bytes', () => {
+    const message =
+      /field "missing": missing must be the canonical base64 of ceil\(blockCount \/ 8\) bytes/;
+    refusedAll(blocksRequest(), [
+      [{ blockCount: 8 }, message], // 10 blocks' bitmap is 2 bytes, 8 blocks' is 1
+      [{ blockCount: 17 }, message],
+      [{ missing: bitmap(24, [1]) }, message],
+      [{ missing: '' }, message],
+    ]);
+    assert.equal(parsePatched(blocksRequest(), { blockCount: 16 }).type, 'blocks-request');
+  });
+
+  it('refuses bits set past blockCount, and base64 that is not canonical', () => {
+    const message = /field "missing": missing must be/;
+    refusedAll(blocksRequest(), [
+      [{ missing: bitmap(16, [10]) }, message], // block 10 of a 10-block transfer
+      [{ missing: bitmap(16, [15]) }, message],
+      [{ missing: 'AgJ=' }, message], // the same bytes with a padding bit set
+      [{ missing: 'AgI' }, message],
+      [{ missing: 'Ag I=' }, message],
+    ]);
+  });
+
+  it('refuses out-of-range counts, oversize bitmaps and bad ids, naming the field', () => {
+    refusedAll(blocksRequest(), [
+      [{ blockCount: 0, missing: '' }, /field "blockCount"/],
+      [{ blockCount: 9.5 }, /field "blockCount"/],
+      [{ blockCount: MAX_BLOCK_COUNT + 1 }, /field "blockCount": Too big/],
+      [{ missing: 'A'.repeat(MAX_BITMAP_BASE64_CHARS + 4) }, /field "missing": Too big/],
+      [{ missing: 42 }, /field "missing"/],
+      [{ missing: DELETE }, /field "missing"/],
+      [{ bundleId: 'A'.repeat(64) }, /field "bundleId"/],
+      [{ rolloutId: 'r' }, /field "rolloutId"/],
+      [{ blocks: [1, 9] }, /unknown field "blocks"/],
     ]);
   });
 });

@@ -2,9 +2,10 @@
  * Device messages: what an agent reports to the control plane, each on its own
  * channel under `fleet/v1/dev/{id}/`:
  *
- *   state      `state` (retained; also the MQTT last will, with `online: false`)
- *   progress   `evt`
- *   health     `telemetry`
+ *   state           `state` (retained; also the MQTT last will, with `online: false`)
+ *   progress        `evt`
+ *   health          `telemetry`
+ *   blocks-request  `blocks/req`
  *
  * They travel inside a device-signed envelope (`device-envelope.ts`), so the
  * control plane can trust them even behind a foreign broker.
@@ -12,6 +13,7 @@
 import { z } from 'zod';
 import { isoTimestampSchema } from '../encoding/time.ts';
 import { deviceIdSchema, hardwareClassSchema } from '../bundle/manifest.ts';
+import { bitmapFromBase64 } from '../transfer/bitmap.ts';
 import {
   bundleIdSchema,
   bundleModelRefSchema,
@@ -111,11 +113,48 @@ export const healthMessageSchema = z
   });
 export type HealthMessage = z.infer<typeof healthMessageSchema>;
 
+/** Base64 characters of the largest bitmap (MAX_BLOCK_COUNT blocks, 32 KiB): 43,692. */
+export const MAX_BITMAP_BASE64_CHARS = 4 * Math.ceil(MAX_BLOCK_COUNT / 8 / 3);
+
+/**
+ * A repair request: the blocks of a bundle transfer the device still lacks,
+ * as a bitmap (transfer/bitmap.ts: bit i set = block i missing, LSB first) in
+ * canonical base64 of exactly `ceil(blockCount / 8)` bytes, with no bit set
+ * past `blockCount`. The control plane re-broadcasts those blocks on the
+ * bundle's block topic. Signed like every device message, so one device
+ * cannot make the control plane resend blocks in another's name; at
+ * MAX_BLOCK_COUNT blocks it still signs to under MAX_CONTROL_MESSAGE_BYTES (tested).
+ */
+export const blocksRequestMessageSchema = z
+  .strictObject({
+    ...messageHeader('blocks-request'),
+    rolloutId: rolloutIdSchema.optional(),
+    bundleId: bundleIdSchema,
+    blockCount: z.number().int().min(1).max(MAX_BLOCK_COUNT),
+    missing: z.string().max(MAX_BITMAP_BASE64_CHARS),
+  })
+  .refine((m) => isBitmapOf(m.missing, m.blockCount), {
+    message:
+      'missing must be the canonical base64 of ceil(blockCount / 8) bytes, with no bit set past blockCount',
+    path: ['missing'],
+  });
+export type BlocksRequestMessage = z.infer<typeof blocksRequestMessageSchema>;
+
+function isBitmapOf(text: string, count: number): boolean {
+  try {
+    bitmapFromBase64(text, count);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Any message an agent sends, discriminated on `type`. */
 export const deviceMessageSchema = z.discriminatedUnion('type', [
   stateMessageSchema,
   progressMessageSchema,
   healthMessageSchema,
+  blocksRequestMessageSchema,
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 export type DeviceMessageType = DeviceMessage['type'];

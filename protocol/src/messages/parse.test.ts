@@ -18,7 +18,15 @@ before(async () => {
   key = await testKey(300);
 });
 
-const TYPES = ['deploy', 'rollback', 'cancel', 'state', 'progress', 'health'] as const;
+const TYPES = [
+  'deploy',
+  'rollback',
+  'cancel',
+  'state',
+  'progress',
+  'health',
+  'blocks-request',
+] as const;
 const COMMANDS = new Set(['deploy', 'rollback', 'cancel']);
 
 /** The parser of the direction a message travels in. */

@@ -9,7 +9,12 @@ import { signEnvelope, type Signer } from '../../crypto/envelope.ts';
 import { MANIFEST_PAYLOAD_TYPE } from '../../bundle/manifest.ts';
 import { ROLLBACK_PAYLOAD_TYPE, type RollbackInstruction } from '../rollback-instruction.ts';
 import type { CancelMessage, DeployMessage, RollbackMessage } from '../commands.ts';
-import type { HealthMessage, ProgressMessage, StateMessage } from '../device-messages.ts';
+import type {
+  BlocksRequestMessage,
+  HealthMessage,
+  ProgressMessage,
+  StateMessage,
+} from '../device-messages.ts';
 import type { ControlMessage } from '../control-message.ts';
 
 export const BUNDLE_ID = 'a'.repeat(64);
@@ -142,6 +147,20 @@ export function health(): HealthMessage {
   };
 }
 
+/** A request for blocks 1 and 9 of 10: bitmap bytes 0x02 0x02, in base64. */
+export function blocksRequest(): BlocksRequestMessage {
+  return {
+    type: 'blocks-request',
+    id: 'blocks-req-0001',
+    schemaVersion: 1,
+    ts: TS,
+    rolloutId: 'rollout-canary-01',
+    bundleId: BUNDLE_ID,
+    blockCount: 10,
+    missing: 'AgI=',
+  };
+}
+
 /** Every example, by type: a fresh copy per call. */
 export function examples(signer: Signer): Record<ControlMessage['type'], ControlMessage> {
   return {
@@ -151,6 +170,7 @@ export function examples(signer: Signer): Record<ControlMessage['type'], Control
     state: state(),
     progress: progress(),
     health: health(),
+    'blocks-request': blocksRequest(),
   };
 }
 
