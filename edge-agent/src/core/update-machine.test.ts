@@ -312,47 +312,42 @@ test('a verified rollback makes the previous model committed again; the floor st
 
 test('random input sequences keep every invariant', () => {
   const release = fc.integer({ min: 1, max: 4 });
-  const input: fc.Arbitrary<UpdateInput> = fc.oneof(
-    fc.constant<UpdateInput>({ type: 'boot' }),
-    fc.constant<UpdateInput>({ type: 'tick' }),
-    fc.constant<UpdateInput>({ type: 'advance' }),
-    release.map((r) => ({ type: 'deploy', command: deploy(r, `cmd-${r}-${r}`) })),
-    fc.tuple(release, fc.boolean()).map(
-      ([r, ok]) =>
-        ({
-          type: 'manifest-checked',
-          command: deploy(r),
-          result: ok
-            ? { ok: true, model: model(r) }
-            : { ok: false, error: { code: 'ROLLBACK', message: 'no' } },
-        }),
-    ),
-    release.map((r) => ({ type: 'download-complete', bundleId: bundleId(r) })),
-    release.map((r) => ({ type: 'staged', bundleId: bundleId(r) })),
-    release.map((r) => ({ type: 'activated', bundleId: bundleId(r) })),
+  const input = fc.oneof<fc.Arbitrary<UpdateInput>[]>(
+    fc.constant({ type: 'boot' }),
+    fc.constant({ type: 'tick' }),
+    fc.constant({ type: 'advance' }),
+    release.map((r): UpdateInput => ({ type: 'deploy', command: deploy(r, `cmd-${r}-${r}`) })),
+    fc.tuple(release, fc.boolean()).map(([r, ok]): UpdateInput => ({
+      type: 'manifest-checked',
+      command: deploy(r),
+      result: ok
+        ? { ok: true, model: model(r) }
+        : { ok: false, error: { code: 'ROLLBACK', message: 'no' } },
+    })),
+    release.map((r): UpdateInput => ({ type: 'download-complete', bundleId: bundleId(r) })),
+    release.map((r): UpdateInput => ({ type: 'staged', bundleId: bundleId(r) })),
+    release.map((r): UpdateInput => ({ type: 'activated', bundleId: bundleId(r) })),
     fc
       .tuple(release, fc.boolean())
-      .map(
-        ([r, pass]) =>
-          ({ type: 'probation-judged', bundleId: bundleId(r), pass, reason: 'x' }),
-      ),
-    release.map(
-      (r) =>
-        ({
-          type: 'activation-failed',
-          bundleId: bundleId(r),
-          error: { code: 'SELF_TEST_FAILED', message: 'x' },
-        }),
-    ),
-    fc.string({ minLength: 8, maxLength: 12, unit: fc.constantFrom('a', 'b', 'c') }).map(
-      (id) =>
-        ({
-          type: 'cancel',
-          commandId: id,
-          rolloutId: 'rollout-0001',
-          reason: 'x',
-        }),
-    ),
+      .map(([r, pass]): UpdateInput => ({
+        type: 'probation-judged',
+        bundleId: bundleId(r),
+        pass,
+        reason: 'x',
+      })),
+    release.map((r): UpdateInput => ({
+      type: 'activation-failed',
+      bundleId: bundleId(r),
+      error: { code: 'SELF_TEST_FAILED', message: 'x' },
+    })),
+    fc
+      .string({ minLength: 8, maxLength: 12, unit: fc.constantFrom('a', 'b', 'c') })
+      .map((id): UpdateInput => ({
+        type: 'cancel',
+        commandId: id,
+        rolloutId: 'rollout-0001',
+        reason: 'x',
+      })),
   );
   fc.assert(
     fc.property(
