@@ -14,8 +14,8 @@
  * A quantile reports the geometric middle of its bucket, clamped to the
  * smallest and largest latency seen. Inside the log-spaced range the
  * reported value is therefore within a factor r^(1/2) = 2^(1/16) of the
- * true sample quantile: at most 4.4% off (about ±4.4%, never worse). Below
- * 0.01 ms it is off by at most 0.01 ms; above 84 s it is the largest latency
+ * true sample quantile: at most 4.4% off, either way. Below
+ * 0.01 ms it is off by at most 0.005 ms; above 84 s it is the largest latency
  * seen. Quantiles use the nearest-rank definition (the ceil(q * n)-th
  * smallest latency), so p50 <= p95 <= p99 always holds.
  */
