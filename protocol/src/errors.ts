@@ -46,6 +46,12 @@ export const PROTOCOL_ERROR_CODES = [
   'ROOT_ROTATION',
   /** A bundle that needs a newer agent than the one verifying it. */
   'AGENT_TOO_OLD',
+  /**
+   * A validly signed rollback instruction that does not apply here: another model,
+   * another target bundle or release than the command names, a release not below
+   * the installed one, or an installed release above its `fromReleaseAtMost`.
+   */
+  'ROLLBACK_SCOPE',
 ] as const;
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

@@ -10,6 +10,7 @@ export * from './crypto/ed25519.ts';
 export * from './crypto/sha256.ts';
 export * from './crypto/envelope.ts';
 export * from './trust/root.ts';
+export * from './trust/rollback.ts';
 export * from './bundle/manifest.ts';
 export * from './bundle/container.ts';
 export * from './bundle/inflate.ts';
