@@ -1,13 +1,12 @@
 /**
- * The local inference API on the real int8 model, through `app.request()`
- * and over a real socket: good requests in JSON and raw float32, every kind
- * of bad request refused with its status and code, and the model still
- * serving right after each refusal.
+ * The local inference API on the real int8 model, through `app.request()`:
+ * good requests in JSON and raw float32, every kind of bad request refused
+ * with its status and code, and the model still serving right after each
+ * refusal. The real socket is in serve-infer-api.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  MNIST_CLASSES,
   MNIST_WIDTH,
   mnistShapedBundle,
   type TestBundle,
@@ -15,12 +14,15 @@ import {
 import { createInferenceService, type InferenceService } from '../../core/inference-service.ts';
 import type { LoadedModel } from '../../core/loaded-model.ts';
 import { createModelRuntime } from '../onnx/model-runtime.ts';
+import { createInferApi, DEFAULT_MAX_INFER_BODY_BYTES, type InferApiOptions } from './infer-api.ts';
 import {
-  createInferApi,
-  DEFAULT_MAX_INFER_BODY_BYTES,
-  serveInferApi,
-  type InferApiOptions,
-} from './infer-api.ts';
+  expectAnswer as expectAnswerOf,
+  expectError,
+  floatBytes,
+  json,
+  octets,
+  streamed,
+} from './__fixtures__/infer-requests.ts';
 
 const runtime = createModelRuntime();
 let bundle: TestBundle;
@@ -42,78 +44,13 @@ function api(options: InferApiOptions = {}) {
 
 type App = ReturnType<typeof createInferApi>;
 
-const json = (body: unknown, contentType = 'application/json'): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': contentType },
-  body: typeof body === 'string' ? body : JSON.stringify(body),
-});
-
-function floatBytes(rows: readonly (readonly number[])[]): Uint8Array {
-  const bytes = new Uint8Array(rows.length * MNIST_WIDTH * 4);
-  const view = new DataView(bytes.buffer);
-  rows.flat().forEach((v, i) => view.setFloat32(i * 4, v, true));
-  return bytes;
-}
-
-const octets = (bytes: Uint8Array, headers: Record<string, string> = {}): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/octet-stream', ...headers },
-  body: bytes,
-});
-
-interface Answer {
-  id: string;
-  outputs: number[][];
-  predictions: number[];
-  confidences: number[];
-  model: unknown;
-  latencyMs: number;
-}
-
-async function expectAnswer(response: Response, rows: number): Promise<Answer> {
-  assert.equal(response.status, 200, await response.clone().text());
-  const body = (await response.json()) as Answer;
-  assert.match(body.id, /^[A-Za-z0-9_-]{16,}$/);
-  assert.equal(body.outputs.length, rows);
-  assert.equal(body.outputs[0]!.length, MNIST_CLASSES);
-  assert.equal(body.predictions.length, rows);
-  assert.equal(body.confidences.length, rows);
-  assert.deepEqual(body.model, bundle.ref);
-  assert.ok(body.latencyMs >= 0);
-  return body;
-}
-
-async function expectError(response: Response, status: number, code: string, message?: RegExp) {
-  const body = (await response.json()) as { error: { code: string; message: string } };
-  assert.equal(response.status, status, JSON.stringify(body));
-  assert.equal(body.error.code, code);
-  if (message) assert.match(body.error.message, message);
-}
+/** Checks a 200 answer of `rows` rows from the fixture's model. */
+const expectAnswer = (response: Response, rows: number) =>
+  expectAnswerOf(response, rows, bundle.ref);
 
 /** The check after every refusal: a good request right after still succeeds. */
 async function stillServes(app: App): Promise<void> {
   await expectAnswer(await app.request('/v1/infer', json({ inputs: [digits[0]] })), 1);
-}
-
-/** A request body that arrives in chunks, with no Content-Length to trust. */
-function streamed(totalBytes: number, chunkBytes = 64 * 1024): RequestInit {
-  let sent = 0;
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (sent >= totalBytes) return controller.close();
-      const n = Math.min(chunkBytes, totalBytes - sent);
-      sent += n;
-      controller.enqueue(new Uint8Array(n));
-    },
-  });
-  // `duplex` is required by Node's fetch for a stream body; RequestInit's types lack it.
-  const init: RequestInit & { duplex: 'half' } = {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body,
-    duplex: 'half',
-  };
-  return init;
 }
 
 describe('POST /v1/infer', () => {
@@ -295,50 +232,5 @@ describe('GET /healthz', () => {
   it('answers unknown routes with a JSON 404', async () => {
     const { app } = api();
     await expectError(await app.request('/v1/nothing'), 404, 'NOT_FOUND');
-  });
-});
-
-describe('serveInferApi', () => {
-  it('serves on a real port: infer, refuse oversize, health, close', async () => {
-    const { app } = api({ maxBodyBytes: 64 * 1024 });
-    const server = await serveInferApi(app, { host: '127.0.0.1', port: 0 });
-    try {
-      assert.ok(server.port > 0);
-      const base = `http://127.0.0.1:${server.port}`;
-      const timeout = () => AbortSignal.timeout(5000);
-      const good = await fetch(`${base}/v1/infer`, {
-        ...json({ inputs: digits }),
-        signal: timeout(),
-      });
-      await expectAnswer(good, 3);
-      const raw = await fetch(`${base}/v1/infer`, {
-        ...octets(floatBytes(digits.slice(0, 2))),
-        signal: timeout(),
-      });
-      await expectAnswer(raw, 2);
-      const big = await fetch(`${base}/v1/infer`, {
-        ...octets(new Uint8Array(64 * 1024 + 4)),
-        signal: timeout(),
-      });
-      await expectError(big, 413, 'PAYLOAD_TOO_LARGE');
-      const chunked = await fetch(`${base}/v1/infer`, {
-        ...streamed(256 * 1024, 16 * 1024),
-        signal: timeout(),
-      });
-      await expectError(chunked, 413, 'PAYLOAD_TOO_LARGE');
-      const health = await fetch(`${base}/healthz`, { signal: timeout() });
-      assert.equal(health.status, 200);
-      await health.body?.cancel();
-      await expectAnswer(
-        await fetch(`${base}/v1/infer`, { ...json({ input: digits[2] }), signal: timeout() }),
-        1,
-      );
-    } finally {
-      const closing = server.close();
-      const timer = new Promise((_, reject) =>
-        setTimeout(() => reject(new Error('close took over 5 s')), 5000).unref(),
-      );
-      await Promise.race([closing, timer]);
-    }
   });
 });
