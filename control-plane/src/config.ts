@@ -23,6 +23,15 @@ export interface Config {
   logLevel: string;
   /** How long shutdown waits for in-flight requests. */
   shutdownGraceMs: number;
+  /** Rollout engine timing (tests and benchmarks shorten them). */
+  rollouts: {
+    /** How often timeouts, retries and bake times are checked. */
+    tickIntervalMs: number;
+    /** Device reports arriving within this window are applied in one transaction. */
+    batchWindowMs: number;
+    /** Wait between a wave's deploy commands and its block broadcast. */
+    broadcastDelayMs: number;
+  };
 }
 
 export const defaultConfig: Config = {
@@ -34,6 +43,7 @@ export const defaultConfig: Config = {
   maxBundleBytes: 64 * 1024 * 1024,
   logLevel: 'info',
   shutdownGraceMs: 10_000,
+  rollouts: { tickIntervalMs: 1_000, batchWindowMs: 50, broadcastDelayMs: 1_000 },
 };
 
 /** Defaults, then `overrides`, ignoring keys set to undefined. */

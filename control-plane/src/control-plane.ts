@@ -27,6 +27,12 @@ import { createMetrics, type Metrics } from './adapters/http/metrics.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './services/device-registry.ts';
 import { createModelRegistry, type ModelRegistry } from './services/model-registry.ts';
 import { createOperators, type Operators } from './services/operators.ts';
+import { createRolloutStore } from './adapters/db/rollout-store.ts';
+import {
+  createBundleDistribution,
+  type BundleDistribution,
+} from './services/bundle-distribution.ts';
+import { createRolloutService, type RolloutService } from './services/rollout-service.ts';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -49,6 +55,9 @@ export interface ControlPlane {
   audit: AuditStore;
   /** Where bundle bytes are kept. */
   blobs: BlobStore;
+  rollouts: RolloutService;
+  /** Block delivery of bundles over MQTT (its counters are the rollout benchmark's). */
+  distribution: BundleDistribution;
   metrics: Metrics;
   broker: BrokerLink | null;
   /** The HTTP URL when listening. */
@@ -86,11 +95,32 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const models = createModelRegistry({ store: modelStore, blobs, nowMs });
   const operators = createOperators({ store: createOperatorTokenStore(database.db), nowMs });
   const firstAdminToken = await operators.bootstrap();
+  const distribution = createBundleDistribution({
+    blobs,
+    nowMs,
+    // Blocks go at QoS 0: a lost one is asked for again (repair), and QoS 1
+    // would make the broker hold every block for every offline session.
+    publish: (topic, payload) => broker?.publish(topic, payload, { qos: 0 }) ?? Promise.resolve(),
+  });
+  const rollouts = createRolloutService({
+    store: createRolloutStore(database.db),
+    models: modelStore,
+    deviceStore,
+    devices,
+    distribution,
+    nowMs,
+    logger,
+    publish: (topic, payload) => broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve(),
+    ...config.rollouts,
+  });
+  devices.observeState((deviceId, message) => rollouts.onDeviceState(deviceId, message));
 
   if (options.connectBroker) {
     broker = await options.connectBroker(devices, metrics);
     await followDeviceState(broker, devices, metrics, logger, pendingDeviceWork);
+    await followRolloutMessages(broker, rollouts, metrics, logger, pendingDeviceWork);
   }
+  if (!options.inMemory) rollouts.start();
 
   const app = createApp({
     devices,
@@ -98,6 +128,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     modelStore,
     blobs,
     operators,
+    rollouts,
     audit,
     metrics,
     logger,
@@ -139,6 +170,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     operators,
     audit,
     blobs,
+    rollouts,
+    distribution,
     metrics,
     broker,
     url,
@@ -147,6 +180,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       if (server) await drain(server, inFlight, config.shutdownGraceMs);
       await broker?.close(); // no new device messages after this
       await Promise.allSettled(pendingDeviceWork);
+      await rollouts.close();
+      await distribution.close();
       await database.close();
     },
   };
@@ -183,6 +218,33 @@ async function followDeviceState(
   await broker.subscribe(allDevicesFilter('state'), (topic, payload) =>
     track(applyState(devices, metrics, logger, topic, payload)),
   );
+}
+
+/** Device progress, probation health and repair requests go to the rollout service. */
+async function followRolloutMessages(
+  broker: BrokerLink,
+  rollouts: RolloutService,
+  metrics: Metrics,
+  logger: Logger,
+  pending: Set<Promise<unknown>>,
+): Promise<void> {
+  for (const channel of ['evt', 'telemetry', 'blocks/req'] as const) {
+    await broker.subscribe(allDevicesFilter(channel), (topic, payload) => {
+      const work = rollouts.onDeviceMessage(topic, payload).then(
+        () => metrics.deviceMessages.inc({ topic: channel, result: 'ok' }),
+        (error: unknown) => {
+          const code = isFleetError(error) ? error.code : 'error';
+          metrics.deviceMessages.inc({ topic: channel, result: code });
+          logger.warn(
+            { topic, code, err: isFleetError(error) ? undefined : error },
+            'device message refused',
+          );
+        },
+      );
+      pending.add(work);
+      return work.finally(() => pending.delete(work));
+    });
+  }
 }
 
 async function applyState(

@@ -15,3 +15,7 @@ export {
 export { runControlPlane, stopOnSignals } from './run-control-plane.ts';
 export { registryCommands } from './cli/registry-commands.ts';
 export type { CliEnv } from './cli/api-client.ts';
+export { openDatabase, type OpenDatabase } from './adapters/db/database.ts';
+export type { RolloutService } from './services/rollout-service.ts';
+export type { BundleDistribution, TransferPlan } from './services/bundle-distribution.ts';
+export { formatRollout, progressBar, type RolloutView } from './cli/rollout-commands.ts';

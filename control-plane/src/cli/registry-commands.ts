@@ -5,6 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { rolloutCommand } from './rollout-commands.ts';
 import { Command, Option } from 'commander';
 import { writeFileAtomic, type CliIo } from '@fleet/bundles';
 import { FleetError } from '@fleet/protocol';
@@ -176,5 +177,6 @@ export function registryCommands(io: CliIo, env: CliEnv): Command[] {
     auditCommand(io, env),
     trustCommand(io, env),
     loginCommand(io, env),
+    rolloutCommand(io, env),
   ];
 }

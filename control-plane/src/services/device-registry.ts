@@ -11,7 +11,13 @@
  *   3. identity    device id free, compared case-insensitively
  *   4. record      device row, token consumed, audit entry: one transaction
  */
-import { fromBase64, keyIdOf, verifyDeviceMessage, verifyEnrolmentRequest } from '@fleet/protocol';
+import {
+  fromBase64,
+  keyIdOf,
+  verifyDeviceMessage,
+  verifyEnrolmentRequest,
+  type StateMessage,
+} from '@fleet/protocol';
 import { hashToken, issueToken } from '../core/auth/operator-tokens.ts';
 import {
   DEFAULT_ENROLMENT_TOKEN_TTL_MS,
@@ -58,6 +64,8 @@ export interface DeviceRegistry {
    */
   onStateMessage(deviceId: string, payload: Uint8Array): Promise<boolean>;
   onConnection(deviceId: string, online: boolean): Promise<void>;
+  /** Calls `listener` with every state message that passed verification (applied or stale), after it is stored. */
+  observeState(listener: (deviceId: string, message: StateMessage) => Promise<void>): void;
 }
 
 export function createDeviceRegistry(deps: {
@@ -68,6 +76,7 @@ export function createDeviceRegistry(deps: {
   randomBytes?: (n: number) => Uint8Array;
 }): DeviceRegistry {
   const { store, nowMs } = deps;
+  const stateListeners: Array<(deviceId: string, message: StateMessage) => Promise<void>> = [];
   const now = () => new Date(nowMs());
 
   return {
@@ -143,7 +152,13 @@ export function createDeviceRegistry(deps: {
       if (message.type !== 'state') {
         throw controlPlaneError('INVALID_REQUEST', `a ${message.type} message on the state topic`);
       }
-      return store.applyState(deviceId, message, now());
+      const applied = await store.applyState(deviceId, message, now());
+      for (const listener of stateListeners) await listener(deviceId, message);
+      return applied;
+    },
+
+    observeState(listener) {
+      stateListeners.push(listener);
     },
 
     onConnection: (deviceId, online) => store.markConnection(deviceId, online, now()),

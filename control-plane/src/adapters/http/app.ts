@@ -24,6 +24,8 @@ import { deviceRoutes } from './routes/devices.ts';
 import { modelRoutes } from './routes/models.ts';
 import { operatorRoutes } from './routes/operators.ts';
 import { brokerHookRoutes } from './routes/broker-hooks.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
+import type { RolloutService } from '../../services/rollout-service.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -43,6 +45,8 @@ export interface AppDeps {
   nowMs: () => number;
   /** The broker URL told to enrolling devices (null: no broker). */
   deviceMqttUrl: string | null;
+  /** Rollout routes are served when given. */
+  rollouts?: RolloutService;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
@@ -147,6 +151,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
     maxBundleBytes: deps.maxBundleBytes,
   });
   operatorRoutes(app, { operators: deps.operators, audit: deps.audit, requireRole });
+  if (deps.rollouts) rolloutRoutes(app, { rollouts: deps.rollouts, requireRole });
   brokerHookRoutes(app, {
     directory: deps.devices,
     nowMs: deps.nowMs,

@@ -1,0 +1,542 @@
+/**
+ * Drives the pure rollout engine (core/rollouts/rollout-engine.ts) against
+ * the database, the broker and the clock:
+ *
+ *   events in     device progress (`evt`) and state (`state`), probation
+ *                 health (`telemetry`), operator pause / resume / abort, a
+ *                 timer tick, and devices that come online matching a
+ *                 rollout's target (they join)
+ *   one step      per rollout, events are applied in arrival order inside
+ *                 one database transaction holding the rollout's row lock
+ *                 (rollout-store `update`), with every decision appended to
+ *                 the audit log in the same transaction; events that arrive
+ *                 together are applied in one transaction (a batch), so a
+ *                 wave of a thousand reports is not a thousand transactions
+ *   out           after the commit, the commands are published (deploy,
+ *                 cancel; a rollback needs a signed authorization, which the
+ *                 control plane does not hold, so it is recorded as needed),
+ *                 and when a wave starts its bundle's blocks are broadcast
+ *
+ * A control plane restarted mid-rollout picks up where the database says:
+ * the tick resumes timeouts, retries and waves. A crash between a commit and
+ * its publishes leaves devices "sent" with nothing sent; their timeout and
+ * retry cover it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  deviceTopic,
+  encodeControlMessage,
+  parseTopic,
+  verifyDeviceMessage,
+  type BundleModelRef,
+  type CommandMessage,
+  type DeployMessage,
+  type DeviceMessage,
+  type ErrorReport,
+  type SignedEnvelope,
+  type StateMessage,
+  type UpdateState,
+} from '@fleet/protocol';
+import { controlPlaneError } from '../core/errors.ts';
+import { startRollout, stepRollout } from '../core/rollouts/rollout-engine.ts';
+import type {
+  RolloutCommand,
+  RolloutDecision,
+  RolloutEvent,
+} from '../core/rollouts/rollout-events.ts';
+import type {
+  RolloutPolicy,
+  RolloutSnapshot,
+  TargetSelector,
+} from '../core/rollouts/rollout-types.ts';
+import { matchesSelector } from '../core/rollouts/target-selector.ts';
+import type { RolloutAudit, RolloutState, RolloutStore } from '../adapters/db/rollout-store.ts';
+import type { ModelStore } from '../adapters/db/model-store.ts';
+import type { DeviceStore } from '../adapters/db/device-store.ts';
+import { SYSTEM_ACTOR, type Actor } from '../adapters/db/actor.ts';
+import type { DeviceRegistry } from './device-registry.ts';
+import type { BundleDistribution } from './bundle-distribution.ts';
+
+export interface CreateRolloutRequest {
+  model: { name: string; version: string };
+  selector: TargetSelector;
+  policy: RolloutPolicy;
+}
+
+export interface RolloutServiceOptions {
+  store: RolloutStore;
+  models: ModelStore;
+  deviceStore: DeviceStore;
+  devices: DeviceRegistry;
+  distribution: BundleDistribution;
+  publish: (topic: string, payload: Uint8Array) => Promise<void>;
+  nowMs: () => number;
+  logger: Logger;
+  random?: () => number;
+  /** How often timers (timeouts, retries, bake) are checked. */
+  tickIntervalMs?: number;
+  /** Events arriving within this window are applied in one transaction. */
+  batchWindowMs?: number;
+  /** Wait between a wave's deploys and its block broadcast, so agents have subscribed. */
+  broadcastDelayMs?: number;
+}
+
+export interface RolloutService {
+  create(request: CreateRolloutRequest, actor: Actor): Promise<RolloutState>;
+  get(id: string): Promise<RolloutState>;
+  pause(id: string, actor: Actor, reason: string): Promise<RolloutState>;
+  resume(id: string, actor: Actor): Promise<RolloutState>;
+  abort(id: string, actor: Actor, reason: string): Promise<RolloutState>;
+  /** A payload on a device's `evt`, `telemetry` or `blocks/req` topic. */
+  onDeviceMessage(topic: string, payload: Uint8Array): Promise<void>;
+  /** A verified state message (applied by the device registry first). */
+  onDeviceState(deviceId: string, state: StateMessage): Promise<void>;
+  /** Steps every active rollout with a tick (also runs on its own timer once started). */
+  tick(): Promise<void>;
+  /** Applies every queued event now. */
+  flush(): Promise<void>;
+  start(): void;
+  close(): Promise<void>;
+}
+
+/** Decisions too many to audit one by one: each device's success is in its rollout row. */
+const UNAUDITED: ReadonlySet<RolloutDecision['kind']> = new Set(['device-succeeded']);
+
+export function createRolloutService(options: RolloutServiceOptions): RolloutService {
+  const { store, logger } = options;
+  const batchWindowMs = options.batchWindowMs ?? 50;
+  const broadcastDelayMs = options.broadcastDelayMs ?? 1_000;
+  const queues = new Map<string, RolloutEvent[]>();
+  const chains = new Map<string, Promise<unknown>>();
+  const timers = new Set<NodeJS.Timeout>();
+  let tickTimer: NodeJS.Timeout | null = null;
+  let flushTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const deployCache = new Map<string, Promise<Pick<DeployMessage, 'bundle' | 'model'>>>();
+
+  /** Runs `work` after every earlier step of the same rollout (one writer per rollout per process). */
+  function serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = chains.get(id) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    chains.set(id, settled);
+    void settled.then(() => {
+      if (chains.get(id) === settled) chains.delete(id);
+    });
+    return next;
+  }
+
+  function enqueue(id: string, event: RolloutEvent): void {
+    if (closed) return;
+    const queue = queues.get(id) ?? [];
+    queue.push(event);
+    queues.set(id, queue);
+    flushTimer ??= setTimeout(() => {
+      flushTimer = null;
+      void flushAll();
+    }, batchWindowMs);
+  }
+
+  async function flushAll(): Promise<void> {
+    const ids = [...queues.keys()];
+    await Promise.all(ids.map((id) => serialized(id, () => applyQueued(id))));
+  }
+
+  async function applyQueued(id: string): Promise<void> {
+    const events = queues.get(id);
+    queues.delete(id);
+    if (!events?.length) return;
+    await applyEvents(id, events, SYSTEM_ACTOR).catch((error: unknown) =>
+      logger.warn({ err: error, rolloutId: id, events: events.length }, 'rollout step failed'),
+    );
+  }
+
+  /** Steps the rollout through `events` in one transaction, then carries out the commands. */
+  async function applyEvents(
+    id: string,
+    events: RolloutEvent[],
+    actor: Actor,
+  ): Promise<RolloutState> {
+    const commands: RolloutCommand[] = [];
+    const decisions: RolloutDecision[] = [];
+    let model: BundleModelRef | null = null;
+    const result = await store.update(
+      id,
+      (current) => {
+        const devices = new Map(current.devices.map((d) => [d.deviceId, d]));
+        const changed = new Map<string, (typeof current.devices)[number]>();
+        let rollout = current.rollout;
+        for (const event of events) {
+          const step = stepRollout({
+            rollout,
+            devices: [...devices.values()],
+            event,
+            nowMs: options.nowMs(),
+            ...(options.random ? { random: options.random } : {}),
+          });
+          rollout = step.rollout;
+          for (const d of step.devices) {
+            devices.set(d.deviceId, d);
+            changed.set(d.deviceId, d);
+          }
+          commands.push(...step.commands);
+          decisions.push(...step.decisions);
+        }
+        model = rollout.model;
+        if (rollout === current.rollout && changed.size === 0) return null;
+        const known = new Set(current.devices.map((d) => d.deviceId));
+        return {
+          rollout,
+          changedDevices: [...changed.values()].filter((d) => known.has(d.deviceId)),
+          newDevices: [...changed.values()].filter((d) => !known.has(d.deviceId)),
+          audit: auditOf(decisions),
+        };
+      },
+      actor,
+      new Date(options.nowMs()),
+    );
+    // null: the events changed nothing (the store throws NOT_FOUND for an unknown id).
+    if (!result) return (await store.get(id))!;
+    if (model) await carryOut(result.rollout, commands, decisions);
+    return result;
+  }
+
+  function auditOf(decisions: RolloutDecision[]): RolloutAudit[] {
+    return decisions
+      .filter((d) => !UNAUDITED.has(d.kind))
+      .map((d): RolloutAudit => ({ action: `rollout.${d.kind}`, detail: { ...d } }));
+  }
+
+  async function deployParts(
+    model: BundleModelRef,
+  ): Promise<Pick<DeployMessage, 'bundle' | 'model'>> {
+    let cached = deployCache.get(model.bundleId);
+    if (!cached) {
+      cached = (async () => {
+        const row = await options.models.getByBundleId(model.bundleId);
+        if (!row)
+          throw controlPlaneError('NOT_FOUND', `bundle ${model.bundleId} is not registered`);
+        const plan = await options.distribution.plan(model.bundleId);
+        const manifestEnvelope = JSON.parse(
+          Buffer.from(row.manifestEnvelope, 'base64').toString('utf8'),
+        ) as SignedEnvelope;
+        return {
+          bundle: {
+            bundleId: plan.bundleId,
+            sizeBytes: plan.sizeBytes,
+            blockSizeBytes: plan.blockSizeBytes,
+            blockCount: plan.blockCount,
+            blockRoot: plan.blockRoot,
+            manifestEnvelope: manifestEnvelope as DeployMessage['bundle']['manifestEnvelope'],
+          },
+          model: { name: row.name, version: row.version, release: row.release },
+        };
+      })();
+      deployCache.set(model.bundleId, cached);
+      cached.catch(() => deployCache.delete(model.bundleId));
+    }
+    return cached;
+  }
+
+  function header<T extends CommandMessage['type']>(type: T) {
+    return {
+      type,
+      id: randomUUID(),
+      schemaVersion: 1 as const,
+      ts: new Date(options.nowMs()).toISOString(),
+    };
+  }
+
+  async function send(deviceId: string, message: CommandMessage): Promise<void> {
+    await options.publish(deviceTopic(deviceId, 'cmd'), encodeControlMessage(message));
+  }
+
+  async function carryOut(
+    rollout: RolloutSnapshot,
+    commands: RolloutCommand[],
+    decisions: RolloutDecision[],
+  ): Promise<void> {
+    const parts = commands.some((c) => c.type === 'deploy')
+      ? await deployParts(rollout.model)
+      : null;
+    for (const command of commands) {
+      try {
+        if (command.type === 'deploy') {
+          await send(command.deviceId, {
+            ...header('deploy'),
+            rolloutId: rollout.id,
+            ...parts!,
+            deadline: new Date(command.deadlineMs).toISOString(),
+            probation: {
+              durationMs: rollout.policy.probationMs,
+              maxErrorRate: rollout.policy.gates.maxErrorRate,
+              maxLatencyP95Ms: rollout.policy.gates.maxLatencyP95Ms,
+              minMeanConfidence: rollout.policy.gates.minMeanConfidence,
+            },
+          });
+        } else if (command.type === 'cancel') {
+          await send(command.deviceId, {
+            ...header('cancel'),
+            rolloutId: rollout.id,
+            reason: command.reason.slice(0, 500),
+          });
+        } else {
+          // A committed device goes back only on a signed rollback instruction
+          // (ARCHITECTURE "Trust"); no single online key may sign one, so the
+          // control plane holds none. The decision is recorded; operators sign
+          // and send the instruction (left for a later issue: see the README).
+          logger.warn(
+            { rolloutId: rollout.id, deviceId: command.deviceId, to: command.to?.version ?? null },
+            'rollback needs a signed rollback instruction; none is held by the control plane',
+          );
+        }
+      } catch (error) {
+        logger.warn(
+          { err: error, rolloutId: rollout.id, command: command.type },
+          'command not sent',
+        );
+      }
+    }
+    if (decisions.some((d) => d.kind === 'started' || d.kind === 'wave-started')) {
+      scheduleBroadcast(rollout.model.bundleId);
+    }
+  }
+
+  function scheduleBroadcast(bundleId: string): void {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      void options.distribution
+        .broadcast(bundleId)
+        .catch((error: unknown) => logger.warn({ err: error, bundleId }, 'block broadcast failed'));
+    }, broadcastDelayMs);
+    timers.add(timer);
+  }
+
+  async function verified(deviceId: string, payload: Uint8Array): Promise<DeviceMessage | null> {
+    const device = await options.devices.lookup(deviceId);
+    if (!device || device.revoked) return null;
+    return verifyDeviceMessage(payload, {
+      expectedDeviceId: deviceId,
+      publicKey: device.publicKey,
+    });
+  }
+
+  /** A device's update status (from `progress`, or the `update` of its `state`) goes to the rollout it names. */
+  function routeReport(
+    deviceId: string,
+    report: {
+      rolloutId?: string | undefined;
+      bundleId?: string | undefined;
+      state: UpdateState;
+      error?: ErrorReport | undefined;
+    },
+  ): void {
+    if (!report.rolloutId || !report.bundleId) return;
+    enqueue(report.rolloutId, {
+      type: 'device-report',
+      deviceId,
+      rolloutId: report.rolloutId,
+      bundleId: report.bundleId,
+      state: report.state,
+      error: report.error ?? null,
+    });
+  }
+
+  async function operatorStep(
+    id: string,
+    event: RolloutEvent,
+    actor: Actor,
+  ): Promise<RolloutState> {
+    return serialized(id, async () => {
+      await applyQueued(id); // what devices said before the operator acted comes first
+      return applyEvents(id, [event], actor);
+    });
+  }
+
+  return {
+    async create(request, actor) {
+      const versions = await options.models.listVersions(request.model.name);
+      const row = versions.find((v) => v.version === request.model.version);
+      if (!row) {
+        throw controlPlaneError(
+          'NOT_FOUND',
+          `model ${request.model.name}@${request.model.version} is not registered`,
+        );
+      }
+      const model: BundleModelRef = {
+        name: row.name,
+        version: row.version,
+        release: row.release,
+        bundleId: row.bundleId,
+      };
+      await deployParts(model); // the bundle is in the blob store and can be cut into blocks
+      const targets = await matchingDevices(options.deviceStore, request.selector);
+      const id = `r-${randomUUID()}`;
+      const step = startRollout({
+        id,
+        model,
+        selector: request.selector,
+        policy: request.policy,
+        devices: targets,
+        nowMs: options.nowMs(),
+      });
+      await serialized(id, async () => {
+        await store.create(step.rollout, step.devices, actor, new Date(options.nowMs()));
+        if (step.decisions.length > 0) {
+          // The start's own decisions (started, wave 1) go to the audit log with it.
+          await store.update(
+            id,
+            (current) => ({
+              rollout: current.rollout,
+              changedDevices: [],
+              audit: auditOf(step.decisions),
+            }),
+            actor,
+            new Date(options.nowMs()),
+          );
+        }
+        await carryOut(step.rollout, step.commands, step.decisions);
+      });
+      return this.get(id);
+    },
+
+    async get(id) {
+      const state = await store.get(id);
+      if (!state) throw controlPlaneError('NOT_FOUND', `no rollout ${id}`);
+      return state;
+    },
+
+    pause: (id, actor, reason) => operatorStep(id, { type: 'pause', actor, reason }, actor),
+    resume: (id, actor) => operatorStep(id, { type: 'resume', actor }, actor),
+    abort: (id, actor, reason) => operatorStep(id, { type: 'abort', actor, reason }, actor),
+
+    async onDeviceMessage(topic, payload) {
+      const parsed = parseTopic(topic);
+      if (parsed?.kind !== 'device') return;
+      const { deviceId } = parsed;
+      const message = await verified(deviceId, payload);
+      if (!message) return;
+      switch (message.type) {
+        case 'progress':
+          routeReport(deviceId, message);
+          return;
+        case 'health': {
+          for (const { rollout } of await store.rolloutsForDevice(deviceId)) {
+            if (
+              rollout.model.release !== message.model.release ||
+              rollout.model.name !== message.model.name
+            )
+              continue;
+            enqueue(rollout.id, {
+              type: 'device-health',
+              deviceId,
+              model: message.model,
+              probation: message.probation,
+              requests: message.requests,
+              errors: message.errors,
+              latencyP95Ms: message.latencyMs.p95,
+              meanConfidence: message.meanConfidence,
+            });
+          }
+          return;
+        }
+        case 'blocks-request':
+          return options.distribution.requestRepair(deviceId, message);
+        case 'state':
+          return; // state arrives on its own topic (onDeviceState)
+      }
+    },
+
+    async onDeviceState(deviceId, state) {
+      routeReport(deviceId, state.update);
+      if (!state.online) return;
+      await joinRollouts(deviceId, state);
+    },
+
+    async tick() {
+      for (const id of await store.activeRolloutIds()) enqueue(id, { type: 'tick' });
+      await this.flush();
+    },
+
+    async flush() {
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = null;
+      await flushAll();
+    },
+
+    start() {
+      tickTimer = setInterval(() => {
+        void this.tick().catch((error: unknown) =>
+          logger.warn({ err: error }, 'rollout tick failed'),
+        );
+      }, options.tickIntervalMs ?? 1_000);
+    },
+
+    async close() {
+      closed = true;
+      if (tickTimer) clearInterval(tickTimer);
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = null;
+      await Promise.allSettled([...chains.values()]);
+    },
+  };
+
+  /** A device online that matches an active rollout's target but is not in it joins it. */
+  async function joinRollouts(deviceId: string, state: StateMessage): Promise<void> {
+    const ids = await store.activeRolloutIds();
+    if (ids.length === 0) return;
+    const member = new Set((await store.rolloutsForDevice(deviceId)).map((r) => r.rollout.id));
+    const candidates = ids.filter((id) => !member.has(id));
+    if (candidates.length === 0) return;
+    const row = await options.deviceStore.get(deviceId);
+    if (!row || row.revokedAt) return;
+    for (const id of candidates) {
+      const rollout = (await store.get(id))?.rollout;
+      if (
+        !rollout ||
+        !matchesSelector({ id: row.id, hardware: row.hardware, tags: row.tags }, rollout.selector)
+      )
+        continue;
+      enqueue(id, {
+        type: 'device-joined',
+        device: { id: row.id, hardware: row.hardware, tags: row.tags },
+        previousModel: state.model,
+      });
+    }
+  }
+}
+
+/** Every enrolled, unrevoked device matching the selector, with the model it serves. */
+async function matchingDevices(deviceStore: DeviceStore, selector: TargetSelector) {
+  const out: { deviceId: string; previousModel: BundleModelRef | null }[] = [];
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await deviceStore.list({
+      tags: selector.tags ?? {},
+      limit: 1_000,
+      ...(afterId ? { afterId } : {}),
+    });
+    for (const row of page) {
+      if (row.revokedAt) continue;
+      if (!matchesSelector({ id: row.id, hardware: row.hardware, tags: row.tags }, selector))
+        continue;
+      out.push({
+        deviceId: row.id,
+        previousModel:
+          row.bundleId && row.modelName && row.modelVersion && row.modelRelease
+            ? {
+                name: row.modelName,
+                version: row.modelVersion,
+                release: row.modelRelease,
+                bundleId: row.bundleId,
+              }
+            : null,
+      });
+    }
+    if (page.length < 1_000) return out;
+    afterId = page.at(-1)!.id;
+  }
+}
