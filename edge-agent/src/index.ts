@@ -12,3 +12,31 @@ export * from './core/health-window.ts';
 export * from './core/inference-service.ts';
 export * from './adapters/onnx/model-runtime.ts';
 export * from './adapters/http/infer-api.ts';
+// Updates: the update state machine (pure) and its driver, storage (disk and
+// memory), the MQTT session, enrolment, the assembled agent and the daemon.
+export * from './core/update-state.ts';
+export * from './core/update-machine.ts';
+export * from './core/storage.ts';
+export * from './core/model-host.ts';
+export { createOnnxModelHost, type OnnxModelHost } from './adapters/onnx/onnx-model-host.ts';
+export {
+  createMemoryDownloadStore,
+  createMemorySlotStore,
+  createMemoryStateStore,
+} from './adapters/memory/memory-stores.ts';
+export { createFsStateStore } from './adapters/fs/fs-state-store.ts';
+export { createFsDownloadStore } from './adapters/fs/fs-download-store.ts';
+export { createFsSlotStore } from './adapters/fs/fs-slot-store.ts';
+export { createIdentityStore, type DeviceIdentity } from './adapters/fs/identity-store.ts';
+export { createAgentSession, type AgentSession } from './adapters/mqtt/agent-session.ts';
+export { enrol, type Enrolment } from './agent/enrol.ts';
+export {
+  AGENT_VERSION,
+  createFleetAgent,
+  type AgentEvent,
+  type FleetAgent,
+  type FleetAgentOptions,
+} from './agent/fleet-agent.ts';
+export { createUpdateDriver, type UpdateDriver } from './agent/update-driver.ts';
+export { runAgent, type RunningAgent } from './run-agent.ts';
+export { mergeConfig, defaultConfig, type AgentConfig } from './config.ts';

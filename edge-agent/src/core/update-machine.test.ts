@@ -327,14 +327,12 @@ test('random input sequences keep every invariant', () => {
     release.map((r): UpdateInput => ({ type: 'download-complete', bundleId: bundleId(r) })),
     release.map((r): UpdateInput => ({ type: 'staged', bundleId: bundleId(r) })),
     release.map((r): UpdateInput => ({ type: 'activated', bundleId: bundleId(r) })),
-    fc
-      .tuple(release, fc.boolean())
-      .map(([r, pass]): UpdateInput => ({
-        type: 'probation-judged',
-        bundleId: bundleId(r),
-        pass,
-        reason: 'x',
-      })),
+    fc.tuple(release, fc.boolean()).map(([r, pass]): UpdateInput => ({
+      type: 'probation-judged',
+      bundleId: bundleId(r),
+      pass,
+      reason: 'x',
+    })),
     release.map((r): UpdateInput => ({
       type: 'activation-failed',
       bundleId: bundleId(r),

@@ -1,0 +1,232 @@
+/**
+ * Fetches one bundle's blocks over MQTT, resumably (ARCHITECTURE "Over-the-
+ * air delivery"):
+ *
+ *   1. open the download (blocks held from an earlier run are kept) and
+ *      subscribe to `fleet/v1/bundle/{bundleId}/blocks`;
+ *   2. for each frame: decode it (bounded), check it belongs to this transfer
+ *      and that its Merkle proof leads to the deploy's block root, then write
+ *      it; duplicates and out-of-order blocks are harmless, a corrupt block
+ *      is counted and dropped (it stays missing and is asked for again);
+ *   3. when no new block has arrived for a while, publish a signed request for
+ *      the missing ones (a bitmap), with backoff and jitter (THREATS 25);
+ *   4. when every block is held: unsubscribe and report completion.
+ *
+ * The deadline is the update machine's (a `tick` past it stops the download).
+ */
+import {
+  bundleBlocksTopic,
+  decodeBlockFrame,
+  bitmapToBase64,
+  createBitmap,
+  setBit,
+  verifyBlock,
+  type ErrorReport,
+} from '@fleet/protocol';
+import type { Download, DownloadStore } from '../core/storage.ts';
+import type { UpdateJob } from '../core/update-state.ts';
+
+export interface BlockTransport {
+  subscribe(topic: string): Promise<void>;
+  unsubscribe(topic: string): Promise<void>;
+  /** Publishes a signed `blocks-request` for the given missing-block bitmap. */
+  requestBlocks(request: {
+    rolloutId: string;
+    bundleId: string;
+    blockCount: number;
+    missing: string;
+  }): Promise<void>;
+}
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface BlockDownloaderOptions {
+  downloads: DownloadStore;
+  transport: BlockTransport;
+  timers?: Timers;
+  random?: () => number;
+  /** Quiet time before the first repair request (the broadcast may be under way). */
+  firstRepairDelayMs?: number;
+  /** Longest wait between repair requests (the delay doubles up to it). */
+  maxRepairDelayMs?: number;
+  onProgress(bundleId: string, received: number, blockCount: number): void;
+  onComplete(bundleId: string): void;
+  onFailed(bundleId: string, error: ErrorReport): void;
+}
+
+interface Active {
+  job: UpdateJob;
+  download: Download;
+  repairDelayMs: number;
+  timer: unknown;
+  lastBlockAtCount: number;
+}
+
+export interface BlockDownloader {
+  start(job: UpdateJob): Promise<void>;
+  /** A message that arrived on a bundle block topic. */
+  onFrame(payload: Uint8Array): Promise<void>;
+  stop(bundleId: string, discard: boolean): Promise<void>;
+  stats(): {
+    blocksWritten: number;
+    duplicates: number;
+    corrupt: number;
+    malformed: number;
+    requests: number;
+  };
+  close(): void;
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export function createBlockDownloader(options: BlockDownloaderOptions): BlockDownloader {
+  const timers = options.timers ?? realTimers;
+  const random = options.random ?? Math.random;
+  const firstRepairDelayMs = options.firstRepairDelayMs ?? 2_000;
+  const maxRepairDelayMs = options.maxRepairDelayMs ?? 30_000;
+  const active = new Map<string, Active>();
+  const counters = { blocksWritten: 0, duplicates: 0, corrupt: 0, malformed: 0, requests: 0 };
+
+  /** Delay with +-50% jitter, so a fleet that lost the same blocks does not ask at once. */
+  function jittered(ms: number): number {
+    return Math.round(ms * (0.5 + random()));
+  }
+
+  function schedule(entry: Active): void {
+    timers.clearTimeout(entry.timer);
+    entry.timer = timers.setTimeout(() => void repair(entry), jittered(entry.repairDelayMs));
+  }
+
+  async function repair(entry: Active): Promise<void> {
+    if (active.get(entry.job.model.bundleId) !== entry) return;
+    const received = entry.download.received();
+    if (received === entry.lastBlockAtCount || received === 0) {
+      const missing = createBitmap(entry.job.blockCount);
+      for (const index of entry.download.missing()) setBit(missing, index);
+      counters.requests += 1;
+      await options.transport
+        .requestBlocks({
+          rolloutId: entry.job.rolloutId,
+          bundleId: entry.job.model.bundleId,
+          blockCount: entry.job.blockCount,
+          missing: bitmapToBase64(missing),
+        })
+        .catch(() => undefined); // offline: the next attempt (after reconnect) asks again
+      entry.repairDelayMs = Math.min(entry.repairDelayMs * 2, maxRepairDelayMs);
+    } else {
+      entry.repairDelayMs = firstRepairDelayMs; // blocks are flowing: be patient
+    }
+    entry.lastBlockAtCount = received;
+    schedule(entry);
+  }
+
+  async function finish(entry: Active): Promise<void> {
+    const bundleId = entry.job.model.bundleId;
+    if (active.get(bundleId) !== entry) return;
+    timers.clearTimeout(entry.timer);
+    active.delete(bundleId);
+    await options.transport.unsubscribe(bundleBlocksTopic(bundleId)).catch(() => undefined);
+    options.onComplete(bundleId);
+  }
+
+  return {
+    async start(job) {
+      const bundleId = job.model.bundleId;
+      if (active.has(bundleId)) return;
+      const download = await options.downloads.open({
+        bundleId,
+        sizeBytes: job.sizeBytes,
+        blockSizeBytes: job.blockSizeBytes,
+        blockCount: job.blockCount,
+      });
+      const entry: Active = {
+        job,
+        download,
+        repairDelayMs: firstRepairDelayMs,
+        timer: null,
+        lastBlockAtCount: -1,
+      };
+      active.set(bundleId, entry);
+      options.onProgress(bundleId, download.received(), job.blockCount);
+      if (download.received() === job.blockCount) return finish(entry);
+      try {
+        await options.transport.subscribe(bundleBlocksTopic(bundleId));
+      } catch (error) {
+        active.delete(bundleId);
+        options.onFailed(bundleId, {
+          code: 'DISCONNECTED',
+          message: `cannot subscribe to the bundle's blocks: ${String(error)}`.slice(0, 1000),
+        });
+        return;
+      }
+      // Resuming with blocks in hand: ask for the rest at once rather than wait for a broadcast.
+      if (download.received() > 0) entry.repairDelayMs = 0;
+      schedule(entry);
+      entry.repairDelayMs = Math.max(entry.repairDelayMs, firstRepairDelayMs);
+    },
+
+    async onFrame(payload) {
+      let frame;
+      try {
+        frame = decodeBlockFrame(payload);
+      } catch {
+        counters.malformed += 1;
+        return;
+      }
+      const entry = active.get(frame.bundleId);
+      if (!entry) return; // a bundle this agent is not fetching
+      const { job, download } = entry;
+      if (frame.count !== job.blockCount) {
+        counters.malformed += 1;
+        return;
+      }
+      if (download.has(frame.index)) {
+        counters.duplicates += 1;
+        return;
+      }
+      const ok = await verifyBlock({
+        root: job.blockRoot,
+        index: frame.index,
+        count: frame.count,
+        data: frame.data,
+        proof: frame.proof,
+      });
+      if (!ok) {
+        counters.corrupt += 1; // stays missing: the next repair request asks for it again
+        return;
+      }
+      try {
+        await download.write(frame.index, frame.data);
+      } catch {
+        counters.malformed += 1; // a block of the wrong length for this transfer
+        return;
+      }
+      counters.blocksWritten += 1;
+      options.onProgress(job.model.bundleId, download.received(), job.blockCount);
+      if (download.received() === job.blockCount) await finish(entry);
+    },
+
+    async stop(bundleId, discard) {
+      const entry = active.get(bundleId);
+      if (entry) {
+        timers.clearTimeout(entry.timer);
+        active.delete(bundleId);
+        await options.transport.unsubscribe(bundleBlocksTopic(bundleId)).catch(() => undefined);
+      }
+      if (discard) await options.downloads.discard(bundleId);
+    },
+
+    stats: () => ({ ...counters }),
+
+    close() {
+      for (const entry of active.values()) timers.clearTimeout(entry.timer);
+      active.clear();
+    },
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * One agent, assembled: its MQTT session, the update driver with its effects,
+ * the block downloader, the reporter, and the timers that tick the update
+ * machine and send health reports. Used by the `fleet-agent` daemon (main.ts)
+ * and, many at once, by the simulator (each with its own session and state,
+ * models shared through the model host's runtime).
+ *
+ * Commands arrive on `dev/{id}/cmd` and are parsed strictly (protocol
+ * `parseCommand`); a malformed one is counted and dropped, and changes
+ * nothing (THREATS 33). Blocks arrive on the bundle topics.
+ */
+import {
+  deviceTopic,
+  isFleetError,
+  parseCommand,
+  parseTopic,
+  type CommandMessage,
+  type TrustedRoot,
+} from '@fleet/protocol';
+import {
+  createAgentSession,
+  type AgentSession,
+  type AgentSessionOptions,
+} from '../adapters/mqtt/agent-session.ts';
+import type { ModelHost } from '../core/model-host.ts';
+import type { DownloadStore, SlotStore, StateStore } from '../core/storage.ts';
+import type { AgentState } from '../core/update-state.ts';
+import { signMqttCredential, type Signer } from '@fleet/protocol';
+import { createBlockDownloader, type BlockDownloader, type Timers } from './block-downloader.ts';
+import { createReporter } from './reporter.ts';
+import { createUpdateDriver, type UpdateDriver } from './update-driver.ts';
+import { createUpdateEffects } from './update-effects.ts';
+import { handleRollback, type RollbackCheck } from './rollback-command.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface FleetAgentOptions {
+  deviceId: string;
+  hardware: string;
+  signer: Signer;
+  agentVersion?: string;
+  mqttUrl: string;
+  trustRoot: () => TrustedRoot;
+  stores: { state: StateStore; downloads: DownloadStore; slots: SlotStore };
+  host: ModelHost;
+  nowMs?: () => number;
+  timers?: Timers;
+  random?: () => number;
+  /** How often the update machine gets a `tick` (deadlines, probation end). */
+  tickIntervalMs?: number;
+  /** How often a health report is sent while a model serves; 0 disables. */
+  healthIntervalMs?: number;
+  session?: Partial<
+    Pick<
+      AgentSessionOptions,
+      'minBackoffMs' | 'maxBackoffMs' | 'connectTimeoutMs' | 'keepaliveSeconds'
+    >
+  >;
+  downloader?: { firstRepairDelayMs?: number; maxRepairDelayMs?: number };
+  onEvent?: (event: AgentEvent) => void;
+}
+
+export type AgentEvent =
+  | { type: 'command-refused'; code: string; message: string }
+  | { type: 'action-error'; action: string; message: string }
+  | { type: 'connected' }
+  | { type: 'disconnected' };
+
+export interface FleetAgent {
+  readonly deviceId: string;
+  /** Boots the update machine (the committed model serves), then connects. */
+  start(options?: { connectTimeoutMs?: number }): Promise<void>;
+  state(): AgentState;
+  session(): AgentSession;
+  downloader(): BlockDownloader;
+  /** Waits until no update input is being processed. */
+  settle(): Promise<void>;
+  /** Stops everything as a power cut would: no clean disconnect, the broker publishes the last will. */
+  crash(): void;
+  close(): Promise<void>;
+}
+
+export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
+  const nowMs = options.nowMs ?? (() => Date.now());
+  const agentVersion = options.agentVersion ?? AGENT_VERSION;
+  const { deviceId, hardware } = options;
+  const cmdTopic = deviceTopic(deviceId, 'cmd');
+  const timers: NodeJS.Timeout[] = [];
+  let driver: UpdateDriver | null = null;
+  let stopped = false;
+
+  const emit = (event: AgentEvent) => options.onEvent?.(event);
+  const currentState = () => {
+    if (!driver) throw new Error(`agent ${deviceId} not started`);
+    return driver.state();
+  };
+
+  const session = createAgentSession({
+    url: options.mqttUrl,
+    deviceId,
+    credential: () =>
+      signMqttCredential({ deviceId, clientId: deviceId, nowMs: nowMs(), signer: options.signer }),
+    will: () => reporter.stateBytes(currentStateOrInitial(), false),
+    willTopic: deviceTopic(deviceId, 'state'),
+    onMessage: (topic, payload) => void onMessage(topic, payload),
+    onConnect: () => {
+      emit({ type: 'connected' });
+      if (driver) void reporter.publishState(driver.state()).catch(() => undefined);
+    },
+    onDisconnect: () => emit({ type: 'disconnected' }),
+    ...(options.random ? { random: options.random } : {}),
+    ...options.session,
+  });
+
+  const reporter = createReporter({
+    deviceId,
+    hardware,
+    agentVersion,
+    signer: options.signer,
+    nowMs,
+    publish: (topic, payload, publishOptions) => session.publish(topic, payload, publishOptions),
+  });
+
+  let lastProgressAt = 0;
+  const downloader = createBlockDownloader({
+    downloads: options.stores.downloads,
+    ...(options.timers ? { timers: options.timers } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    ...options.downloader,
+    transport: {
+      subscribe: (topic) => session.subscribe(topic),
+      unsubscribe: (topic) => session.unsubscribe(topic),
+      requestBlocks: (request) => reporter.publishBlocksRequest(request),
+    },
+    onProgress: (bundleId, received, blockCount) => {
+      const job = driver?.state().job;
+      const now = nowMs();
+      // At most one progress report a second, plus the last block.
+      if (!job || (now - lastProgressAt < 1_000 && received < blockCount)) return;
+      lastProgressAt = now;
+      void reporter
+        .publishProgress({
+          rolloutId: job.rolloutId,
+          bundleId,
+          state: 'downloading',
+          blocksReceived: received,
+          blockCount,
+          error: null,
+        })
+        .catch(() => undefined);
+    },
+    onComplete: (bundleId) => void driver?.dispatch({ type: 'download-complete', bundleId }),
+    onFailed: (bundleId, error) =>
+      void driver?.dispatch({ type: 'download-failed', bundleId, error }),
+  });
+
+  function currentStateOrInitial(): AgentState {
+    return driver
+      ? driver.state()
+      : {
+          schemaVersion: 1,
+          committed: null,
+          previous: null,
+          releaseFloor: {},
+          job: null,
+          last: null,
+          recentCommandIds: [],
+        };
+  }
+
+  const rollbackCheck: RollbackCheck = {
+    deviceId,
+    hardware,
+    nowMs,
+    trustRoot: options.trustRoot,
+  };
+
+  async function onMessage(topic: string, payload: Uint8Array): Promise<void> {
+    if (stopped || !driver) return;
+    if (topic === cmdTopic) {
+      let command: CommandMessage;
+      try {
+        command = parseCommand(payload);
+      } catch (error) {
+        emit({
+          type: 'command-refused',
+          code: isFleetError(error) ? error.code : 'MALFORMED',
+          message: String(error),
+        });
+        return;
+      }
+      await onCommand(command);
+      return;
+    }
+    if (parseTopic(topic)?.kind === 'bundle-blocks') await downloader.onFrame(payload);
+  }
+
+  async function onCommand(command: CommandMessage): Promise<void> {
+    const d = driver!;
+    switch (command.type) {
+      case 'deploy':
+        return d.dispatch({ type: 'deploy', command });
+      case 'cancel':
+        return d.dispatch({
+          type: 'cancel',
+          commandId: command.id,
+          rolloutId: command.rolloutId,
+          reason: command.reason ?? 'cancelled by the control plane',
+        });
+      case 'rollback': {
+        const outcome = await handleRollback(command, d.state(), rollbackCheck);
+        if (outcome.ok) return d.dispatch(outcome.input);
+        emit({ type: 'command-refused', code: outcome.error.code, message: outcome.error.message });
+        await reporter.publishState(d.state()).catch(() => undefined);
+        return;
+      }
+    }
+  }
+
+  return {
+    deviceId,
+    async start(startOptions = {}) {
+      const effects = createUpdateEffects({
+        deviceId,
+        hardware,
+        agentVersion,
+        trustRoot: options.trustRoot,
+        nowMs,
+        downloads: options.stores.downloads,
+        slots: options.stores.slots,
+        downloader,
+        host: options.host,
+        reporter,
+        state: () => driver!.state(),
+      });
+      driver = createUpdateDriver({
+        store: options.stores.state,
+        run: effects,
+        nowMs,
+        onActionError: (action, error) =>
+          emit({ type: 'action-error', action: action.type, message: String(error) }),
+      });
+      await driver.start();
+      await session.subscribe(cmdTopic);
+      await session.start(startOptions.connectTimeoutMs);
+      const tickMs = options.tickIntervalMs ?? 1_000;
+      timers.push(setInterval(() => void driver?.dispatch({ type: 'tick' }), tickMs));
+      const healthMs = options.healthIntervalMs ?? 60_000;
+      if (healthMs > 0) {
+        timers.push(
+          setInterval(() => {
+            // On probation the window belongs to the probation verdict, which reports it.
+            if (driver?.state().job?.phase === 'probation') return;
+            const health = options.host.takeHealth();
+            if (health) void reporter.publishHealth(health).catch(() => undefined);
+          }, healthMs),
+        );
+      }
+    },
+    state: currentState,
+    session: () => session,
+    downloader: () => downloader,
+    settle: async () => {
+      await driver?.dispatch({ type: 'tick' });
+    },
+    crash() {
+      stopped = true;
+      for (const t of timers) clearInterval(t);
+      driver?.stop();
+      downloader.close();
+      session.kill();
+    },
+    async close() {
+      stopped = true;
+      for (const t of timers) clearInterval(t);
+      downloader.close();
+      driver?.stop();
+      await session.close();
+    },
+  };
+}

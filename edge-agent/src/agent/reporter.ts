@@ -1,0 +1,138 @@
+/**
+ * What the agent tells the control plane, each message signed with the
+ * device key (protocol `signDeviceMessage`) and published on its own topic:
+ *
+ *   state      retained, on connect and after every update transition; the
+ *              same message with `online: false` is the last will
+ *   progress   on `evt`, for the rollout being worked on
+ *   health     on `telemetry`, every health window
+ *
+ * Message ids are random (the receiver de-duplicates on them); `ts` is the
+ * injected clock's.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  deviceTopic,
+  signDeviceMessage,
+  utf8,
+  type DeviceMessage,
+  type ErrorReport,
+  type HealthMessage,
+  type Signer,
+  type StateMessage,
+  type UpdateState,
+} from '@fleet/protocol';
+import { reportedUpdateState, type AgentState } from '../core/update-state.ts';
+
+export interface ReporterOptions {
+  deviceId: string;
+  hardware: string;
+  agentVersion: string;
+  signer: Signer;
+  nowMs: () => number;
+  publish: (
+    topic: string,
+    payload: Uint8Array,
+    options: { qos: 0 | 1; retain: boolean },
+  ) => Promise<void>;
+}
+
+export interface ProgressReport {
+  rolloutId: string;
+  bundleId: string;
+  state: UpdateState;
+  blocksReceived: number;
+  blockCount: number;
+  error: ErrorReport | null;
+}
+
+export interface Reporter {
+  /** The signed state message bytes (also the last will, with `online: false`). */
+  stateBytes(state: AgentState, online: boolean): Uint8Array;
+  publishState(state: AgentState): Promise<void>;
+  publishProgress(progress: ProgressReport): Promise<void>;
+  publishHealth(health: Omit<HealthMessage, 'type' | 'id' | 'schemaVersion' | 'ts'>): Promise<void>;
+  /** Asks for missing blocks (a bitmap, base64) on `blocks/req`; QoS 0: the downloader asks again if it is lost. */
+  publishBlocksRequest(request: {
+    rolloutId: string;
+    bundleId: string;
+    blockCount: number;
+    missing: string;
+  }): Promise<void>;
+}
+
+export function createReporter(options: ReporterOptions): Reporter {
+  const header = <T extends DeviceMessage['type']>(type: T) => ({
+    type,
+    id: randomUUID(),
+    schemaVersion: 1 as const,
+    ts: new Date(options.nowMs()).toISOString(),
+  });
+  const sign = (message: DeviceMessage) =>
+    utf8(
+      JSON.stringify(
+        signDeviceMessage({ deviceId: options.deviceId, message, signer: options.signer }),
+      ),
+    );
+
+  function stateMessage(state: AgentState, online: boolean): StateMessage {
+    const job = state.job;
+    const last = state.last;
+    const update: StateMessage['update'] = { state: reportedUpdateState(state) };
+    if (job) {
+      update.rolloutId = job.rolloutId;
+      update.bundleId = job.model.bundleId;
+    } else if (last) {
+      if (last.rolloutId) update.rolloutId = last.rolloutId;
+      update.bundleId = last.bundleId;
+      if (last.error) update.error = last.error;
+    }
+    return {
+      ...header('state'),
+      deviceId: options.deviceId,
+      online,
+      agentVersion: options.agentVersion,
+      hardware: options.hardware,
+      model: state.committed?.ref ?? null,
+      update,
+    };
+  }
+
+  return {
+    stateBytes: (state, online) => sign(stateMessage(state, online)),
+    publishState: (state) =>
+      options.publish(deviceTopic(options.deviceId, 'state'), sign(stateMessage(state, true)), {
+        qos: 1,
+        retain: true,
+      }),
+    publishProgress: (p) =>
+      options.publish(
+        deviceTopic(options.deviceId, 'evt'),
+        sign({
+          ...header('progress'),
+          rolloutId: p.rolloutId,
+          bundleId: p.bundleId,
+          state: p.state,
+          blocksReceived: Math.min(p.blocksReceived, p.blockCount),
+          blockCount: p.blockCount,
+          ...(p.error ? { error: p.error } : {}),
+        }),
+        { qos: 1, retain: false },
+      ),
+    publishHealth: (health) =>
+      options.publish(
+        deviceTopic(options.deviceId, 'telemetry'),
+        sign({ ...header('health'), ...health }),
+        {
+          qos: 1,
+          retain: false,
+        },
+      ),
+    publishBlocksRequest: (request) =>
+      options.publish(
+        deviceTopic(options.deviceId, 'blocks/req'),
+        sign({ ...header('blocks-request'), ...request }),
+        { qos: 0, retain: false },
+      ),
+  };
+}
