@@ -1,0 +1,332 @@
+/**
+ * The demo (`npm run demo`, the README's main job): a whole fleet taking a
+ * model over the air, on the embedded defaults.
+ *
+ *   1. a control plane (PGlite and aedes in the demo dir) and a trust root
+ *   2. the reference MNIST model: trained once (about 40 s), then loaded from
+ *      .fleet/cache/
+ *   3. bundle v1: quantized to int8, evaluated, signed (2 of 3 bundle keys)
+ *   4. 100 real agents enrol and connect, then serve MNIST digits
+ *   5. v1 rolls out in waves (1%, 10%, 50%, 100%) with live progress; every
+ *      agent commits it only after probation; the fleet's accuracy is measured
+ *   6. v2, sabotaged after training (its last layer zeroed, still validly
+ *      signed and passing its self-test), rolls out: its canary fails
+ *      probation, the rollout aborts, and the fleet still serves v1
+ *
+ *   npm run demo [-- --dir DIR --devices N --retrain]
+ *
+ * It ends with a table of every checked outcome, and exits 1 if any is not
+ * what the demo says should happen.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  buildBundle,
+  buildDenseModel,
+  createOnnxRunner,
+  decodeOnnx,
+  encodeOnnx,
+  initTrust,
+  mnistSplit,
+  trainReferenceModel,
+  type EvalData,
+} from '@fleet/bundles';
+import {
+  formatRollout,
+  mergeConfig,
+  runControlPlane,
+  type RolloutView,
+} from '@fleet/control-plane';
+import { bundleIdOf, type Signer } from '@fleet/protocol';
+import { createDemoReport } from './demo-report.ts';
+import { startSimFleet } from '../fleet/sim-fleet.ts';
+import { runTraffic, startBackgroundTraffic } from '../fleet/mnist-traffic.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    dir: { type: 'string', default: '.fleet/demo' },
+    cache: { type: 'string', default: '.fleet/cache' },
+    devices: { type: 'string', default: '100' },
+    retrain: { type: 'boolean', default: false },
+  },
+});
+const workDir = resolve(flags.dir);
+const cacheDir = resolve(flags.cache);
+const deviceCount = Number(flags.devices);
+const out = (text: string) => void process.stdout.write(text);
+const report = createDemoReport(out);
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+
+/** The reference model's float ONNX bytes: from the cache, or trained now. */
+async function referenceModel(train: EvalData, test: EvalData): Promise<Uint8Array> {
+  const path = join(cacheDir, 'mnist-2nn-reference.onnx');
+  if (!flags.retrain) {
+    const cached = await readFile(path).catch(() => null);
+    if (cached) {
+      report.note(`loaded the trained reference model from ${path} (--retrain to train it again)`);
+      return new Uint8Array(cached);
+    }
+  }
+  report.note('training the reference 784-200-200-10 model with TensorFlow.js (once; about 40 s)');
+  const trained = await trainReferenceModel({
+    train,
+    test,
+    onEpoch: (e) =>
+      out(
+        `    epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(3)}  test accuracy ${(e.testAccuracy * 100).toFixed(2)}%\n`,
+      ),
+  });
+  const bytes = encodeOnnx(buildDenseModel(trained.architecture));
+  await mkdir(cacheDir, { recursive: true });
+  await writeFile(path, bytes);
+  return bytes;
+}
+
+/** The same model with its output layer zeroed: every answer becomes a uniform 10% guess. */
+function sabotage(onnx: Uint8Array): Uint8Array {
+  const model = decodeOnnx(onnx);
+  const last = model.nodes.filter((n) => n.opType === 'MatMul' || n.opType === 'Gemm').at(-1)!;
+  const weights = model.initializers.find((t) => t.name === last.inputs[1])!;
+  (weights.data as Float32Array).fill(0); // the reference model's weights are float32
+  return encodeOnnx(model);
+}
+
+async function build(
+  floatModel: Uint8Array,
+  test: EvalData,
+  signers: Signer[],
+  version: string,
+  release: number,
+) {
+  const now = Date.now();
+  const evalData = {
+    ...test,
+    sampleCount: 500,
+    features: test.features.subarray(0, 500 * 784),
+    labels: test.labels!.subarray(0, 500),
+  };
+  return buildBundle(
+    {
+      floatModel,
+      evalData,
+      signers,
+      maxAccuracyDropPoints: 100, // v2's sabotage is in the float model; the factory's budget is float vs int8
+      manifest: {
+        name: 'mnist-2nn',
+        version,
+        release,
+        hardware: ['sim-cpu'],
+        minAgentVersion: '0.1.0',
+        issuedAt: new Date(now - 60_000).toISOString(),
+        expires: new Date(now + 30 * 86_400_000).toISOString(),
+        lineage: { producer: { kind: 'train-reference' } },
+      },
+    },
+    { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
+  );
+}
+
+async function main(): Promise<void> {
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+
+  report.step('operator: fleet up (embedded PGlite and MQTT broker, in the demo dir)');
+  const cp = await runControlPlane({
+    config: mergeConfig({
+      httpPort: 0,
+      mqttPort: 0,
+      dataDir: join(workDir, 'control-plane'),
+      logLevel: 'warn',
+      rollouts: { tickIntervalMs: 250, batchWindowMs: 25, broadcastDelayMs: 500 },
+    }),
+    announce: () => undefined,
+  });
+  const admin = cp.firstAdminToken!;
+  const api = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    type = 'application/json',
+  ): Promise<T> => {
+    const response = await fetch(`${cp.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${admin}`,
+        ...(body === undefined ? {} : { 'content-type': type }),
+      },
+      ...(body === undefined
+        ? {}
+        : { body: body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body) }),
+    });
+    const json = (await response.json()) as T & { error?: { code: string; message: string } };
+    if (!response.ok)
+      throw new Error(`${method} ${path}: ${json.error?.code} ${json.error?.message}`);
+    return json;
+  };
+  report.note(`API ${cp.url}, broker ${cp.broker!.deviceUrl}`);
+
+  let fleet: Awaited<ReturnType<typeof startSimFleet>> | null = null;
+  let traffic: ReturnType<typeof startBackgroundTraffic> | null = null;
+  try {
+    report.step('operator: trust root with 2-of-3 bundle keys, installed on the control plane');
+    const trust = await initTrust({
+      root: { keys: 1, threshold: 1 },
+      bundle: { keys: 3, threshold: 2 },
+      expires: new Date(Date.now() + 365 * 86_400_000).toISOString(),
+    });
+    const signers = trust.newKeys.filter((k) => k.role === 'bundle').slice(0, 2);
+    await api('PUT', '/v1/trust/root', trust.rootBytes, 'application/octet-stream');
+
+    report.step('data scientist: the reference MNIST model');
+    const { train, test } = await mnistSplit();
+    const floatModel = await referenceModel(train, test);
+
+    report.step(
+      'bundle factory: v1 (int8, evaluated, golden vectors, signed) pushed to the registry',
+    );
+    const v1 = await build(floatModel, test, signers, '1.0.0', 1);
+    await api('POST', '/v1/models', v1.bundle, 'application/octet-stream');
+    report.note(
+      `v1: ${v1.bundle.length} bytes, int8 accuracy ${((v1.evaluation.int8.accuracy ?? 0) * 100).toFixed(2)}% on 500 test digits`,
+    );
+
+    report.step(
+      `fleet: ${deviceCount} real agents enrol and connect (own keys, MQTT sessions, state)`,
+    );
+    fleet = await startSimFleet({
+      controlPlaneUrl: cp.url!,
+      operatorToken: admin,
+      mqttUrl: cp.broker!.deviceUrl,
+      count: deviceCount,
+      idPrefix: 'demo',
+      tags: (i) => ({ site: i % 2 === 0 ? 'berlin' : 'lagos' }),
+      agentOptions: {
+        tickIntervalMs: 100,
+        healthIntervalMs: 0,
+        downloader: { firstRepairDelayMs: 500 },
+      },
+      onProgress: (n, total) => {
+        if (n % 25 === 0 || n === total) out(`    ${n}/${total} agents online (${elapsed()})\n`);
+      },
+    });
+    const agents = fleet.agents;
+    traffic = startBackgroundTraffic(() => agents, test, {
+      perAgent: 2,
+      batch: 2,
+      intervalMs: 100,
+    });
+
+    const policy = {
+      target: 'all',
+      waves: '1%,10%,50%,100%',
+      bake: '2s',
+      probation: '3s',
+      deviceTimeout: '60s',
+      maxFailure: '2%',
+      successRatio: '95%',
+      minConfidence: 0.5,
+    };
+    const watch = async (id: string): Promise<RolloutView> => {
+      let last = '';
+      for (;;) {
+        const view = await api<RolloutView>('GET', `/v1/rollouts/${id}`);
+        const screen = formatRollout({ ...view, devices: [] });
+        if (screen !== last) out(screen.replace(/^/gm, '    '));
+        last = screen;
+        if (view.status === 'completed' || view.status === 'aborted') return view;
+        await new Promise((r) => setTimeout(r, 750));
+      }
+    };
+    const servingCount = (version: string) =>
+      agents.filter((a) => a.host.inference.active()?.version === version).length;
+
+    report.step(
+      'operator: fleet rollout create --model mnist-2nn@1.0.0 --target all --waves 1%,10%,50%,100%',
+    );
+    const r1 = await watch(
+      (await api<RolloutView>('POST', '/v1/rollouts', { model: 'mnist-2nn@1.0.0', ...policy })).id,
+    );
+    report.outcome('v1 rollout', 'completed', r1.status);
+    report.outcome(
+      'agents that committed v1 after probation',
+      `${deviceCount}`,
+      String(r1.counts['succeeded'] ?? 0),
+    );
+    report.outcome('agents serving v1', `${deviceCount}`, String(servingCount('1.0.0')));
+    const v1Traffic = await runTraffic(agents, test, { perAgent: 20, batch: 10, offset: 500 });
+    const v1Acc = v1Traffic['1.0.0'];
+    const accuracy = v1Acc && v1Acc.total > 0 ? (v1Acc.correct / v1Acc.total) * 100 : 0;
+    report.note(
+      `fleet accuracy on v1: ${accuracy.toFixed(2)}% of ${v1Acc?.total ?? 0} digits (labels from MNIST)`,
+    );
+    report.outcome(
+      'fleet accuracy on v1 above 90%',
+      'yes',
+      accuracy > 90 ? `yes (${accuracy.toFixed(2)}%)` : `no (${accuracy.toFixed(2)}%)`,
+    );
+
+    report.step('bundle factory: v2, sabotaged (output layer zeroed), still validly signed');
+    const v2 = await build(sabotage(floatModel), test, signers, '2.0.0', 2);
+    await api('POST', '/v1/models', v2.bundle, 'application/octet-stream');
+    report.note(
+      `v2: ${v2.bundle.length} bytes (bundle ${(await bundleIdOf(v2.bundle)).slice(0, 12)}…), signed by 2 of 3 keys, passes verification`,
+    );
+
+    report.step('operator: fleet rollout create --model mnist-2nn@2.0.0 (same waves and gates)');
+    const r2 = await watch(
+      (await api<RolloutView>('POST', '/v1/rollouts', { model: 'mnist-2nn@2.0.0', ...policy })).id,
+    );
+    const detail = await api<RolloutView>('GET', `/v1/rollouts/${r2.id}`);
+    report.outcome('v2 rollout', 'aborted', r2.status);
+    report.note(r2.reason ?? '');
+    const canaryFailures = (detail.devices ?? []).filter(
+      (d) => d.wave === 1 && d.status === 'failed',
+    );
+    // The agent's own verdict (PROBATION_FAILED) or the control plane's gate on the
+    // probation health it reported (HEALTH_GATE), whichever lands first.
+    const code = canaryFailures[0]?.error?.code ?? 'none';
+    report.outcome(
+      'canary failed probation',
+      'failed probation',
+      code === 'PROBATION_FAILED' || code === 'HEALTH_GATE' ? `failed probation (${code})` : code,
+    );
+    report.note(canaryFailures[0]?.error?.message ?? '');
+    report.outcome(
+      'devices beyond the canary wave that got v2',
+      '0',
+      String((detail.devices ?? []).filter((d) => d.wave > 1 && d.attempts > 0).length),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    report.outcome('agents still serving v1', `${deviceCount}`, String(servingCount('1.0.0')));
+
+    const audit = await api<{ entries: Array<{ action: string }> }>(
+      'GET',
+      '/v1/audit?after=0&limit=1000',
+    );
+    report.outcome(
+      'abort recorded in the audit log',
+      'yes',
+      audit.entries.some((e) => e.action === 'rollout.aborted') ? 'yes' : 'no',
+    );
+  } finally {
+    await traffic?.stop();
+    await fleet?.close();
+    await cp.close();
+  }
+
+  const failed = report.failed();
+  out('\n  outcome                                        expected      got\n');
+  for (const o of report.outcomes) {
+    out(
+      `  ${o.got.startsWith(o.expected) ? 'ok  ' : 'FAIL'} ${o.check.padEnd(42)} ${o.expected.padEnd(13)} ${o.got}\n`,
+    );
+  }
+  out(
+    `\n${report.outcomes.length - failed.length} of ${report.outcomes.length} outcomes as expected in ${elapsed()}; files in ${workDir}\n`,
+  );
+  process.exitCode = failed.length === 0 ? 0 : 1;
+}
+
+await main();
