@@ -51,7 +51,13 @@ import type {
   TargetSelector,
 } from '../core/rollouts/rollout-types.ts';
 import { matchesSelector } from '../core/rollouts/target-selector.ts';
-import type { RolloutAudit, RolloutState, RolloutStore } from '../adapters/db/rollout-store.ts';
+import type {
+  RolloutAudit,
+  RolloutListQuery,
+  RolloutState,
+  RolloutStore,
+  RolloutSummary,
+} from '../adapters/db/rollout-store.ts';
 import type { ModelStore } from '../adapters/db/model-store.ts';
 import type { DeviceStore } from '../adapters/db/device-store.ts';
 import { SYSTEM_ACTOR, type Actor } from '../adapters/db/actor.ts';
@@ -85,6 +91,8 @@ export interface RolloutServiceOptions {
 export interface RolloutService {
   create(request: CreateRolloutRequest, actor: Actor): Promise<RolloutState>;
   get(id: string): Promise<RolloutState>;
+  /** Newest first, with device counts per status; `cursor` is the last id of the previous page. */
+  list(query: RolloutListQuery): Promise<RolloutSummary[]>;
   pause(id: string, actor: Actor, reason: string): Promise<RolloutState>;
   resume(id: string, actor: Actor): Promise<RolloutState>;
   abort(id: string, actor: Actor, reason: string): Promise<RolloutState>;
@@ -406,6 +414,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       if (!state) throw controlPlaneError('NOT_FOUND', `no rollout ${id}`);
       return state;
     },
+
+    list: (query) => store.list(query),
 
     pause: (id, actor, reason) => operatorStep(id, { type: 'pause', actor, reason }, actor),
     resume: (id, actor) => operatorStep(id, { type: 'resume', actor }, actor),

@@ -45,6 +45,17 @@ const PROTECTED: { method: string; path: string; role: OperatorRole; json?: unkn
   { method: 'POST', path: '/v1/broker/authenticate', role: 'viewer', json: { clientid: 'x' } },
   { method: 'POST', path: '/v1/broker/acl', role: 'viewer', json: { username: 'x', topic: 'y' } },
   { method: 'POST', path: '/v1/broker/superuser', role: 'viewer' },
+  {
+    method: 'POST',
+    path: '/v1/rollouts',
+    role: 'operator',
+    json: { model: 'm@1.0.0', target: 'all' },
+  },
+  { method: 'GET', path: '/v1/rollouts', role: 'viewer' },
+  { method: 'GET', path: '/v1/rollouts/nope', role: 'viewer' },
+  { method: 'POST', path: '/v1/rollouts/nope/pause', role: 'operator', json: { reason: 'x' } },
+  { method: 'POST', path: '/v1/rollouts/nope/resume', role: 'operator' },
+  { method: 'POST', path: '/v1/rollouts/nope/abort', role: 'operator', json: { reason: 'x' } },
 ];
 
 describe('role matrix', () => {

@@ -178,6 +178,50 @@ export function rolloutRoutes(
   app.openapi(
     createRoute({
       method: 'get',
+      path: '/v1/rollouts',
+      tags: ['rollouts'],
+      summary: 'Rollouts, newest first, with device counts (no device lists)',
+      security: BEARER,
+      middleware: [requireRole('viewer')] as const,
+      request: {
+        query: z.object({
+          status: z.enum(['running', 'paused', 'completed', 'aborted']).optional(),
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+          cursor: z.string().max(64).optional(),
+        }),
+      },
+      responses: {
+        200: json(
+          z.object({ rollouts: z.array(rolloutView), nextCursor: z.string().nullable() }),
+          'A page of rollouts',
+        ),
+        ...errorResponses(400, 401, 403),
+      },
+    }),
+    async (c) => {
+      const { status, limit, cursor } = c.req.valid('query');
+      const page = await rollouts.list({
+        limit,
+        ...(status ? { status } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
+      const views = page.map(({ rollout, deviceCounts }) => ({
+        ...toRolloutView({ rollout, devices: [] }, false),
+        counts: Object.fromEntries(Object.entries(deviceCounts).filter(([, n]) => n > 0)),
+      }));
+      return c.json(
+        {
+          rollouts: views,
+          nextCursor: page.length === limit ? (page.at(-1)?.rollout.id ?? null) : null,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
       path: '/v1/rollouts/{id}',
       tags: ['rollouts'],
       summary: 'A rollout: waves, counts and every device',
