@@ -17,7 +17,13 @@ export interface Stores {
 }
 
 const BUNDLE = 'ab'.repeat(32);
-const spec = { bundleId: BUNDLE, sizeBytes: 10, blockSizeBytes: 4, blockCount: 3 };
+const spec = {
+  bundleId: BUNDLE,
+  blockRoot: 'cd'.repeat(32),
+  sizeBytes: 10,
+  blockSizeBytes: 4,
+  blockCount: 3,
+};
 const block = (i: number) => new Uint8Array(i === 2 ? 2 : 4).fill(i + 1);
 
 export function runStorageContract(name: string, open: () => Stores): void {
@@ -61,10 +67,18 @@ export function runStorageContract(name: string, open: () => Stores): void {
     await open().downloads.discard(BUNDLE);
   });
 
-  test(`${name}: another transfer shape for the same bundle starts afresh`, async () => {
+  test(`${name}: another transfer shape or Merkle root for the same bundle starts afresh`, async () => {
     await (await open().downloads.open(spec)).write(0, block(0));
     const reshaped = await open().downloads.open({ ...spec, blockSizeBytes: 5, blockCount: 2 });
     assert.deepEqual(reshaped.missing(), [0, 1]);
+    await open().downloads.discard(BUNDLE);
+    await (await open().downloads.open(spec)).write(0, block(0));
+    const rerooted = await open().downloads.open({ ...spec, blockRoot: 'ef'.repeat(32) });
+    assert.deepEqual(
+      rerooted.missing(),
+      [0, 1, 2],
+      'blocks checked against another root are not kept',
+    );
     await open().downloads.discard(BUNDLE);
   });
 

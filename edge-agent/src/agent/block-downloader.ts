@@ -141,6 +141,7 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
       if (active.has(bundleId)) return;
       const download = await options.downloads.open({
         bundleId,
+        blockRoot: job.blockRoot,
         sizeBytes: job.sizeBytes,
         blockSizeBytes: job.blockSizeBytes,
         blockCount: job.blockCount,

@@ -124,6 +124,7 @@ export function createUpdateEffects(options: UpdateEffectsOptions): RunAction {
     try {
       const download = await options.downloads.open({
         bundleId,
+        blockRoot: job.blockRoot,
         sizeBytes: job.sizeBytes,
         blockSizeBytes: job.blockSizeBytes,
         blockCount: job.blockCount,

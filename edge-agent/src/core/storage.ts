@@ -36,6 +36,8 @@ export interface Download {
 
 export interface DownloadSpec {
   bundleId: string;
+  /** The transfer's Merkle root: blocks kept from a transfer with another root are not trusted. */
+  blockRoot: string;
   sizeBytes: number;
   blockSizeBytes: number;
   blockCount: number;

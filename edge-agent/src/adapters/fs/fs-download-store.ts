@@ -3,7 +3,7 @@
  *
  *   downloads/{bundleId}.part     the bundle file, written block by block at its offset
  *   downloads/{bundleId}.bitmap   which blocks are held (replaced atomically)
- *   downloads/{bundleId}.json     the transfer's shape; another shape restarts the download
+ *   downloads/{bundleId}.json     the transfer's shape and Merkle root; any other restarts the download
  *
  * A block is written and synced before its bit is set, so a set bit always
  * means the block's bytes are on disk (they were checked against the Merkle
@@ -58,8 +58,8 @@ export function createFsDownloadStore(dataDir: string): DownloadStore {
 }
 
 function shapeOf(spec: DownloadSpec) {
-  const { sizeBytes, blockSizeBytes, blockCount } = spec;
-  return { sizeBytes, blockSizeBytes, blockCount };
+  const { sizeBytes, blockSizeBytes, blockCount, blockRoot } = spec;
+  return { sizeBytes, blockSizeBytes, blockCount, blockRoot };
 }
 
 function fsDownload(
