@@ -73,7 +73,7 @@ function startAgent(
   let log = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`fleet-agent did not start:\n${log}`)), 30_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
       const match = /inference API on (http:\/\/[^\s]+)\/v1\/infer/.exec(log);
       if (match) {
