@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import type { CliIo } from '@fleet/bundles';
 import { createApiClient, type CliEnv } from './api-client.ts';
-import { print, withUrl } from './command-helpers.ts';
+import { print, readFileArg, withUrl } from './command-helpers.ts';
 
 export interface RolloutView {
   id: string;
@@ -154,5 +154,21 @@ export function rolloutCommand(
       io.stdout(formatRollout(view));
     });
   }
+  withUrl(rollout.command('rollback <id>'))
+    .description('Send a signed rollback instruction to the devices that committed this rollout')
+    .requiredOption('--authorization <file>', 'the instruction from `fleet bundle sign-rollback`')
+    .requiredOption('--reason <text>', 'why, for the audit log')
+    .action(async (id: string, flags: { url?: string; authorization: string; reason: string }) => {
+      const api = await createApiClient(flags, env);
+      const authorization = JSON.parse(
+        new TextDecoder().decode(await readFileArg(flags.authorization, 'authorization')),
+      ) as unknown;
+      print(
+        io,
+        await api.request('POST', `/v1/rollouts/${encodeURIComponent(id)}/rollback`, {
+          json: { authorization, reason: flags.reason },
+        }),
+      );
+    });
   return rollout;
 }

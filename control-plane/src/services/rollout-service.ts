@@ -27,7 +27,13 @@ import type { Logger } from 'pino';
 import {
   deviceTopic,
   encodeControlMessage,
+  fromBase64,
+  isFleetError,
+  loadTrustedRoot,
   parseTopic,
+  rollbackAuthorizationSchema,
+  validateMessage,
+  verifyRollbackAuthorization,
   verifyDeviceMessage,
   type BundleModelRef,
   type CommandMessage,
@@ -96,6 +102,18 @@ export interface RolloutService {
   pause(id: string, actor: Actor, reason: string): Promise<RolloutState>;
   resume(id: string, actor: Actor): Promise<RolloutState>;
   abort(id: string, actor: Actor, reason: string): Promise<RolloutState>;
+  /**
+   * Sends a signed rollback instruction (made offline with the bundle keys) to
+   * every device that committed this rollout's model, after checking it for
+   * each device exactly as the agent will; devices it does not cover are
+   * listed with the reason. Throws INVALID_REQUEST when it covers none.
+   */
+  rollback(
+    id: string,
+    authorization: unknown,
+    actor: Actor,
+    reason: string,
+  ): Promise<RollbackResult>;
   /** A payload on a device's `evt`, `telemetry` or `blocks/req` topic. */
   onDeviceMessage(topic: string, payload: Uint8Array): Promise<void>;
   /** A verified state message (applied by the device registry first). */
@@ -106,6 +124,11 @@ export interface RolloutService {
   flush(): Promise<void>;
   start(): void;
   close(): Promise<void>;
+}
+
+export interface RollbackResult {
+  sent: string[];
+  skipped: Array<{ deviceId: string; code: string; message: string }>;
 }
 
 /** Decisions too many to audit one by one: each device's success is in its rollout row. */
@@ -416,6 +439,81 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     },
 
     list: (query) => store.list(query),
+
+    async rollback(id, authorization, actor, reason) {
+      const { rollout, devices } = await this.get(id);
+      const rootRow = await options.models.currentRoot();
+      if (!rootRow) throw controlPlaneError('NO_TRUST_ROOT', 'no trust root is installed');
+      const root = await loadTrustedRoot(fromBase64(rootRow.envelope));
+      const result: RollbackResult = { sent: [], skipped: [] };
+      const envelope = validateMessage(rollbackAuthorizationSchema, authorization, 'authorization');
+      for (const device of devices) {
+        if (device.committedAtMs === null) continue; // never ran the new model: nothing to undo
+        const skip = (code: string, message: string) =>
+          result.skipped.push({ deviceId: device.deviceId, code, message });
+        const to = device.previousModel;
+        if (!to) {
+          skip('NOTHING_TO_ROLL_BACK_TO', 'the device served no model before this rollout');
+          continue;
+        }
+        const row = await options.deviceStore.get(device.deviceId);
+        if (!row || row.revokedAt) {
+          skip('REVOKED', 'the device is revoked or gone');
+          continue;
+        }
+        try {
+          // The agent's own check, for this device: a threshold of bundle keys of the
+          // installed root, unexpired, for its model, hardware and id, to its previous model.
+          await verifyRollbackAuthorization(envelope, {
+            root,
+            nowMs: options.nowMs(),
+            deviceId: device.deviceId,
+            hardwareClass: row.hardware,
+            modelName: rollout.model.name,
+            installedRelease: rollout.model.release,
+            target: { bundleId: to.bundleId, release: to.release },
+          });
+        } catch (error) {
+          if (!isFleetError(error)) throw error;
+          skip(error.code, error.message);
+          continue;
+        }
+        result.sent.push(device.deviceId);
+      }
+      if (result.sent.length === 0) {
+        const first = result.skipped[0];
+        throw controlPlaneError(
+          'INVALID_REQUEST',
+          `authorization: covers none of the rollout's committed devices${first ? ` (${first.deviceId}: ${first.message})` : ''}`,
+        );
+      }
+      await store.update(
+        id,
+        (current) => ({
+          rollout: current.rollout,
+          changedDevices: [],
+          audit: [
+            {
+              action: 'rollout.rollback-sent',
+              detail: { reason, sent: result.sent.length, skipped: result.skipped.length },
+            },
+          ],
+        }),
+        actor,
+        new Date(options.nowMs()),
+      );
+      const byId = new Map(devices.map((d) => [d.deviceId, d]));
+      for (const deviceId of result.sent) {
+        await send(deviceId, {
+          ...header('rollback'),
+          rolloutId: rollout.id,
+          target: byId.get(deviceId)!.previousModel!,
+          reason: reason.slice(0, 500),
+          authorization: envelope,
+        });
+      }
+      return result;
+    },
 
     pause: (id, actor, reason) => operatorStep(id, { type: 'pause', actor, reason }, actor),
     resume: (id, actor) => operatorStep(id, { type: 'resume', actor }, actor),

@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { printJson, readInput, type CliIo } from './io.ts';
 import { addReleaseOptions, releaseManifest, type ReleaseFlags } from './release-options.ts';
 import { bundleBuildCommand } from './bundle-build-command.ts';
+import { signRollbackCommand } from './rollback-sign-command.ts';
 
 interface PartFlag {
   name: string;
@@ -126,6 +127,7 @@ export function bundleCommand(io: CliIo): Command {
     });
 
   bundle.addCommand(bundleBuildCommand(io));
+  bundle.addCommand(signRollbackCommand(io));
 
   return bundle;
 }

@@ -21,7 +21,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
-import { bundleBlocksTopic, bundleIdOf, encodeBlockFrame } from '@fleet/protocol';
+import {
+  bundleBlocksTopic,
+  bundleIdOf,
+  encodeBlockFrame,
+  fromBase64,
+  fromUtf8,
+  signRollbackInstruction,
+  type RollbackInstruction,
+} from '@fleet/protocol';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { startSimFleet, type SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
@@ -33,6 +41,8 @@ let admin: string;
 let kit: FleetBundleKit;
 let fleet: SimFleet;
 let traffic: ReturnType<typeof startBackgroundTraffic>;
+let v3BundleId = '';
+let v5RolloutId = '';
 
 async function until<T>(
   check: () => Promise<T | null | false> | T | null | false,
@@ -229,7 +239,7 @@ describe(`rollouts on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ? 'Postgre
   });
 
   it('a device enrolled mid-rollout joins and gets the model; an agent crashed on probation ends on a good model', async () => {
-    await push(await kit.build({ version: '3.0.0', release: 3 }));
+    v3BundleId = await push(await kit.build({ version: '3.0.0', release: 3 }));
     const created = await rolloutTo('mnist-classmean@3.0.0', {
       waves: '5,100%',
       bake: '3s',
@@ -302,6 +312,7 @@ describe(`rollouts on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ? 'Postgre
     const plan = await cp.distribution.plan(bundleId);
     const before = fleet.agents.map((a) => a.agent.downloader().stats().corrupt);
     const created = await rolloutTo('mnist-classmean@5.0.0', { waves: '100%' });
+    v5RolloutId = created.id;
     // Before the broadcast (300 ms after the deploys), a block arrives corrupted, as a faulty link would deliver it.
     await until(
       () => fleet.agents.some((a) => a.agent.state().job?.phase === 'downloading'),
@@ -326,5 +337,64 @@ describe(`rollouts on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ? 'Postgre
       serving().every((v) => v === '5.0.0'),
       JSON.stringify(serving()),
     );
+  });
+
+  it('rolls committed devices back on a signed instruction, checked per device as the agent will', async () => {
+    const now = Date.now();
+    const authorization = signRollbackInstruction(
+      {
+        type: 'fleet-rollback',
+        schemaVersion: 1,
+        modelName: 'mnist-classmean',
+        toRelease: 3,
+        toBundleId: v3BundleId,
+        fromReleaseAtMost: 5,
+        issuedAt: new Date(now).toISOString(),
+        expires: new Date(now + 3_600_000).toISOString(),
+      },
+      kit.signers,
+    );
+    const oneKey = signRollbackInstruction(
+      JSON.parse(fromUtf8(fromBase64(authorization.payload))) as RollbackInstruction,
+      kit.signers.slice(0, 1),
+    );
+    await assert.rejects(
+      call('POST', `/v1/rollouts/${v5RolloutId}/rollback`, {
+        authorization: oneKey,
+        reason: 'one key',
+      }),
+      /covers none/,
+      'one bundle key is below the 2-of-3 threshold',
+    );
+    const result = await call<{
+      sent: string[];
+      skipped: Array<{ deviceId: string; code: string }>;
+    }>('POST', `/v1/rollouts/${v5RolloutId}/rollback`, {
+      authorization,
+      reason: 'v5 regressed in the field',
+    });
+    // Devices whose model before v5 was not v3 (the one that crashed on v3's probation) are skipped.
+    assert.ok(result.sent.length >= fleet.agents.length - 2, JSON.stringify(result.skipped));
+    assert.ok(
+      result.skipped.every((s) => s.code === 'ROLLBACK_SCOPE'),
+      JSON.stringify(result.skipped),
+    );
+    const sent = new Set(result.sent);
+    await until(
+      () =>
+        fleet.agents
+          .filter((a) => sent.has(a.id))
+          .every((a) => a.host.inference.active()?.version === '3.0.0'),
+      'the devices sent the instruction to serve v3',
+      15_000,
+    );
+    for (const a of fleet.agents.filter((x) => sent.has(x.id))) {
+      assert.equal(a.agent.state().committed?.ref.release, 3);
+      assert.equal(
+        a.agent.state().releaseFloor['mnist-classmean'],
+        5,
+        'the floor stays: v5 never returns',
+      );
+    }
   });
 });

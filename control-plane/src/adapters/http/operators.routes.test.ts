@@ -56,6 +56,12 @@ const PROTECTED: { method: string; path: string; role: OperatorRole; json?: unkn
   { method: 'POST', path: '/v1/rollouts/nope/pause', role: 'operator', json: { reason: 'x' } },
   { method: 'POST', path: '/v1/rollouts/nope/resume', role: 'operator' },
   { method: 'POST', path: '/v1/rollouts/nope/abort', role: 'operator', json: { reason: 'x' } },
+  {
+    method: 'POST',
+    path: '/v1/rollouts/nope/rollback',
+    role: 'approver',
+    json: { authorization: {}, reason: 'x' },
+  },
 ];
 
 describe('role matrix', () => {

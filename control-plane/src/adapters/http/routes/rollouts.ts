@@ -233,6 +233,53 @@ export function rolloutRoutes(
     async (c) => c.json(toRolloutView(await rollouts.get(c.req.valid('param').id)), 200),
   );
 
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/rollouts/{id}/rollback',
+      tags: ['rollouts'],
+      summary:
+        'Send a signed rollback instruction (fleet bundle sign-rollback) to the devices that committed this rollout',
+      security: BEARER,
+      middleware: [requireRole('approver')] as const,
+      request: {
+        params: idParam,
+        body: jsonBody(
+          z.strictObject({
+            authorization: z
+              .record(z.string(), z.unknown())
+              .openapi({
+                description: 'The signed instruction (DSSE envelope) as the CLI wrote it',
+              }),
+            reason: z.string().min(1).max(500),
+          }),
+        ),
+      },
+      responses: {
+        200: json(
+          z.object({
+            sent: z.array(z.string()),
+            skipped: z.array(
+              z.object({ deviceId: z.string(), code: z.string(), message: z.string() }),
+            ),
+          }),
+          'Devices sent the instruction, and those it does not cover with the reason',
+        ),
+        ...errorResponses(400, 401, 403, 404, 409),
+      },
+    }),
+    async (c) => {
+      const { authorization, reason } = c.req.valid('json');
+      const result = await rollouts.rollback(
+        c.req.valid('param').id,
+        authorization,
+        tokenActor(c.get('operator').tokenId),
+        reason,
+      );
+      return c.json(result, 200);
+    },
+  );
+
   for (const action of ['pause', 'resume', 'abort'] as const) {
     app.openapi(
       createRoute({
