@@ -275,6 +275,12 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       for (const t of timers) clearInterval(t);
       downloader.close();
       driver?.stop();
+      // A clean DISCONNECT suppresses the will, so say "offline" ourselves (with a
+      // fresh timestamp, which the control plane takes as newer than the last state).
+      if (driver && session.connected()) {
+        const offline = reporter.publishState(driver.state(), false).catch(() => undefined);
+        await Promise.race([offline, new Promise((r) => setTimeout(r, 2_000))]);
+      }
       await session.close();
     },
   };

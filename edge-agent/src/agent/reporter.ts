@@ -49,7 +49,8 @@ export interface ProgressReport {
 export interface Reporter {
   /** The signed state message bytes (also the last will, with `online: false`). */
   stateBytes(state: AgentState, online: boolean): Uint8Array;
-  publishState(state: AgentState): Promise<void>;
+  /** The retained state; `online: false` on a clean shutdown, where no will is published. */
+  publishState(state: AgentState, online?: boolean): Promise<void>;
   publishProgress(progress: ProgressReport): Promise<void>;
   publishHealth(health: Omit<HealthMessage, 'type' | 'id' | 'schemaVersion' | 'ts'>): Promise<void>;
   /** Asks for missing blocks (a bitmap, base64) on `blocks/req`; QoS 0: the downloader asks again if it is lost. */
@@ -100,8 +101,8 @@ export function createReporter(options: ReporterOptions): Reporter {
 
   return {
     stateBytes: (state, online) => sign(stateMessage(state, online)),
-    publishState: (state) =>
-      options.publish(deviceTopic(options.deviceId, 'state'), sign(stateMessage(state, true)), {
+    publishState: (state, online = true) =>
+      options.publish(deviceTopic(options.deviceId, 'state'), sign(stateMessage(state, online)), {
         qos: 1,
         retain: true,
       }),
