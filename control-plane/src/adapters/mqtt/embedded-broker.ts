@@ -17,7 +17,12 @@ import {
   type DeviceOf,
 } from './device-access-hooks.ts';
 import { guardConnection, type ConnectionDropReason } from './guarded-connection.ts';
-import { createWorkQueue, IN_PROCESS_CONCURRENCY, IN_PROCESS_MAX_QUEUED } from './work-queue.ts';
+import {
+  createWorkQueue,
+  IN_PROCESS_CONCURRENCY,
+  IN_PROCESS_MAX_QUEUED,
+  type WorkQueue,
+} from './work-queue.ts';
 
 export type { DeviceDirectory } from './device-access-hooks.ts';
 
@@ -73,6 +78,12 @@ export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const deviceOf: DeviceOf = new WeakMap();
   const broker = await Aedes.createBroker(deviceAccessHooks(options, deviceOf));
+  const onError = (error: unknown) => options.onError?.(error);
+  const queue = createWorkQueue({
+    concurrency: IN_PROCESS_CONCURRENCY,
+    maxQueued: IN_PROCESS_MAX_QUEUED,
+    onError,
+  });
   storeOnlyAllowedSubscriptions(broker, deviceOf);
   const connected = trackConnections(broker, options);
   const sockets = new Set<Socket>();
@@ -103,17 +114,21 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
           (error) => (error ? reject(error) : resolve()),
         ),
       ),
-    subscribe: createInProcessSubscriber(broker, (error) => options.onError?.(error)),
+    subscribe: createInProcessSubscriber(broker, queue, onError),
     disconnect(deviceId) {
       connected.get(deviceId)?.close();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    async close() {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         broker.close(() => {
           for (const socket of sockets) socket.destroy(); // connections that never sent CONNECT
         });
-      }),
+      });
+      // Messages taken in before the close are applied before the caller goes on
+      // (and closes the database under them).
+      await queue.drain();
+    },
   };
 }
 
@@ -158,12 +173,11 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
  * and reported (a device's state is retained on the broker and re-sent with
  * its next change).
  */
-function createInProcessSubscriber(broker: Aedes, onError: (error: unknown) => void) {
-  const queue = createWorkQueue({
-    concurrency: IN_PROCESS_CONCURRENCY,
-    maxQueued: IN_PROCESS_MAX_QUEUED,
-    onError,
-  });
+function createInProcessSubscriber(
+  broker: Aedes,
+  queue: WorkQueue,
+  onError: (error: unknown) => void,
+) {
   return (filter: string, handler: (topic: string, payload: Uint8Array) => Promise<void>) =>
     new Promise<void>((resolve) => {
       const deliver = (packet: { topic: string; payload: string | Buffer }, ack: () => void) => {

@@ -62,6 +62,9 @@ export async function connectExternalBroker(options: {
     },
     disconnect: () => undefined, // the broker's own admin API does this; see docs/external-broker.md
     isUp: () => client.connected,
-    close: () => client.endAsync(),
+    async close() {
+      await client.endAsync();
+      await queue.drain(); // messages taken in before the close are applied first
+    },
   };
 }

@@ -12,6 +12,8 @@ export const IN_PROCESS_MAX_QUEUED = 10_000;
 export interface WorkQueue {
   /** Queues `work`; false (and nothing queued) when `maxQueued` are already waiting. */
   push(work: () => Promise<void>): boolean;
+  /** Resolves once nothing is waiting or running (for shutdown, after intake has stopped). */
+  drain(): Promise<void>;
 }
 
 export function createWorkQueue(options: {
@@ -21,7 +23,12 @@ export function createWorkQueue(options: {
 }): WorkQueue {
   const waiting: (() => Promise<void>)[] = [];
   let running = 0;
+  let idle: (() => void)[] = [];
   const next = () => {
+    if (running === 0 && waiting.length === 0) {
+      for (const resolve of idle) resolve();
+      idle = [];
+    }
     while (running < options.concurrency && waiting.length > 0) {
       const work = waiting.shift()!;
       running++;
@@ -39,6 +46,10 @@ export function createWorkQueue(options: {
       waiting.push(work);
       next();
       return true;
+    },
+    drain() {
+      if (running === 0 && waiting.length === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
     },
   };
 }
