@@ -151,7 +151,9 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
         download,
         repairDelayMs: firstRepairDelayMs,
         timer: null,
-        lastBlockAtCount: -1,
+        // The blocks held now are not "new": a resumed download with nothing
+        // arriving asks for the rest on its first (immediate) repair.
+        lastBlockAtCount: download.received(),
       };
       active.set(bundleId, entry);
       options.onProgress(bundleId, download.received(), job.blockCount);
