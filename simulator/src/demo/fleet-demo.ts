@@ -233,7 +233,7 @@ async function main(): Promise<void> {
       for (;;) {
         const view = await api<RolloutView>('GET', `/v1/rollouts/${id}`);
         const screen = formatRollout({ ...view, devices: [] });
-        if (screen !== last) out(screen.replace(/^/gm, '    '));
+        if (screen !== last) out(`${screen.trimEnd().replace(/^/gm, '    ')}\n`);
         last = screen;
         if (view.status === 'completed' || view.status === 'aborted') return view;
         await new Promise((r) => setTimeout(r, 750));
