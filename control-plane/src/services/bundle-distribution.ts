@@ -158,15 +158,26 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
         counters.repairsIgnored += 1;
         return;
       }
+      // Taken before the first await, so concurrent requests of one device
+      // cannot all pass; given back if the request is refused (it changes nothing).
       lastRequestAt.set(deviceId, now);
-      const entry = await prepare(request.bundleId);
-      if (request.blockCount !== entry.plan.blockCount) {
-        throw controlPlaneError(
-          'INVALID_REQUEST',
-          `blocks-request for ${request.bundleId} names ${request.blockCount} blocks, the bundle has ${entry.plan.blockCount}`,
-        );
+      let missing: Uint8Array;
+      try {
+        const entry = await prepare(request.bundleId);
+        if (request.blockCount !== entry.plan.blockCount) {
+          throw controlPlaneError(
+            'INVALID_REQUEST',
+            `blocks-request for ${request.bundleId} names ${request.blockCount} blocks, the bundle has ${entry.plan.blockCount}`,
+          );
+        }
+        missing = bitmapFromBase64(request.missing, request.blockCount);
+      } catch (error) {
+        if (lastRequestAt.get(deviceId) === now) {
+          if (last === undefined) lastRequestAt.delete(deviceId);
+          else lastRequestAt.set(deviceId, last);
+        }
+        throw error;
       }
-      const missing = bitmapFromBase64(request.missing, request.blockCount);
       const pending = pendingRepairs.get(request.bundleId) ?? new Set<number>();
       for (let i = 0; i < request.blockCount; i++) if (hasBit(missing, i)) pending.add(i);
       pendingRepairs.set(request.bundleId, pending);

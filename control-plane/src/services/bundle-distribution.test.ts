@@ -1,0 +1,267 @@
+/**
+ * Bundle distribution against a memory blob store and a recording publisher:
+ * the plan an agent downloads against, the broadcast it receives (every frame
+ * passes the agent's own `verifyBlock`), coalesced repairs, the per-device
+ * repair rate limit, and refusals of bad requests that change nothing.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  bitmapToBase64,
+  bundleBlocksTopic,
+  createBitmap,
+  createBlockTree,
+  decodeBlockFrame,
+  isFleetError,
+  setBit,
+  splitBlocks,
+  verifyBlock,
+  type BlockFrame,
+} from '@fleet/protocol';
+import { createMemoryBlobStore } from '../adapters/blob/memory-blob-store.ts';
+import { createBundleDistribution } from './bundle-distribution.ts';
+
+const BLOCK_BYTES = 100;
+const MIN_REPAIR_INTERVAL_MS = 1_000;
+
+async function setup(options: { sizeBytes?: number; repairWindowMs?: number } = {}) {
+  const blobs = createMemoryBlobStore();
+  const sizeBytes = options.sizeBytes ?? 9 * BLOCK_BYTES + 37; // 10 blocks, the last short
+  const bundle = Uint8Array.from({ length: sizeBytes }, (_, i) => (i * 131 + 17) & 0xff);
+  const bundleId = await blobs.put(bundle);
+  const published: Array<{ topic: string; frame: BlockFrame }> = [];
+  const clock = { nowMs: 1_000_000 };
+  const distribution = createBundleDistribution({
+    blobs,
+    nowMs: () => clock.nowMs,
+    blockSizeBytes: BLOCK_BYTES,
+    // Long by default: the tests flush by hand unless they test the timer.
+    repairWindowMs: options.repairWindowMs ?? 60_000,
+    minRepairIntervalMs: MIN_REPAIR_INTERVAL_MS,
+    publish: (topic, payload) => {
+      published.push({ topic, frame: decodeBlockFrame(payload) });
+      return Promise.resolve();
+    },
+  });
+  return { blobs, bundle, bundleId, published, clock, distribution };
+}
+
+function bitmapOf(count: number, indices: number[]): string {
+  const bitmap = createBitmap(count);
+  for (const i of indices) setBit(bitmap, i);
+  return bitmapToBase64(bitmap);
+}
+
+const indicesOf = (published: Array<{ frame: BlockFrame }>) => published.map((p) => p.frame.index);
+
+async function refusal(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(isFleetError(error), `a FleetError, not ${String(error)}`);
+    return { code: error.code, message: error.message };
+  }
+  assert.fail('expected a refusal');
+}
+
+describe('bundle distribution', () => {
+  it('plans the transfer: sizes, block count and the Merkle root of the blocks', async () => {
+    const { bundle, bundleId, distribution } = await setup();
+    const plan = await distribution.plan(bundleId);
+    const expectedRoot = (await createBlockTree(splitBlocks(bundle, BLOCK_BYTES))).root;
+    assert.deepEqual(plan, {
+      bundleId,
+      sizeBytes: bundle.length,
+      blockSizeBytes: BLOCK_BYTES,
+      blockCount: 10,
+      blockRoot: expectedRoot,
+    });
+  });
+
+  it('broadcasts each block once, and every frame passes the agent’s check against the plan', async () => {
+    const { bundle, bundleId, published, distribution } = await setup();
+    const plan = await distribution.plan(bundleId);
+    await distribution.broadcast(bundleId);
+    assert.deepEqual(indicesOf(published), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const joined = new Uint8Array(bundle.length);
+    for (const { topic, frame } of published) {
+      assert.equal(topic, bundleBlocksTopic(bundleId));
+      assert.equal(frame.bundleId, bundleId);
+      assert.equal(frame.count, plan.blockCount);
+      assert.ok(
+        await verifyBlock({ root: plan.blockRoot, ...frame }),
+        `block ${frame.index} verifies against the deploy's root`,
+      );
+      joined.set(frame.data, frame.index * plan.blockSizeBytes);
+    }
+    assert.deepEqual(joined, bundle, 'the blocks are the bundle, in place');
+    const stats = distribution.stats();
+    assert.equal(stats.blocksSent, 10);
+    assert.ok(stats.bytesSent > bundle.length, 'bytes sent count the frames, headers included');
+  });
+
+  it('a bundle of one block is one frame without proof hashes', async () => {
+    const { bundle, bundleId, published, distribution } = await setup({ sizeBytes: 40 });
+    const plan = await distribution.plan(bundleId);
+    assert.equal(plan.blockCount, 1);
+    await distribution.broadcast(bundleId);
+    assert.equal(published.length, 1);
+    assert.deepEqual(published[0]!.frame.proof, []);
+    assert.deepEqual(published[0]!.frame.data, bundle);
+    assert.ok(await verifyBlock({ root: plan.blockRoot, ...published[0]!.frame }));
+  });
+
+  it('coalesces repair requests within the window into one send of the union', async () => {
+    const { bundleId, published, distribution } = await setup();
+    await distribution.requestRepair('dev-a', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [7, 1, 3]),
+    });
+    await distribution.requestRepair('dev-b', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [3, 4]),
+    });
+    await distribution.requestRepair('dev-c', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [1]),
+    });
+    assert.equal(published.length, 0, 'nothing goes before the window closes');
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [1, 3, 4, 7], 'the union, each block once, in order');
+    await distribution.flushRepairs();
+    assert.equal(published.length, 4, 'a flush with nothing pending sends nothing');
+    assert.equal(distribution.stats().repairRequests, 3);
+  });
+
+  it('sends pending repairs on its own when the window closes', async () => {
+    const { bundleId, published, distribution } = await setup({ repairWindowMs: 20 });
+    await distribution.requestRepair('dev-a', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [9]),
+    });
+    const deadline = Date.now() + 5_000;
+    while (published.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(indicesOf(published), [9]);
+    await distribution.close();
+  });
+
+  it('ignores and counts a device asking again within minRepairIntervalMs', async () => {
+    const { bundleId, published, clock, distribution } = await setup();
+    const ask = (indices: number[]) =>
+      distribution.requestRepair('dev-a', {
+        bundleId,
+        blockCount: 10,
+        missing: bitmapOf(10, indices),
+      });
+    await ask([0]);
+    clock.nowMs += MIN_REPAIR_INTERVAL_MS - 1;
+    await ask([5]);
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [0], 'the second request was ignored');
+    assert.equal(distribution.stats().repairsIgnored, 1);
+    clock.nowMs += 1;
+    await ask([5]);
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [0, 5], 'asked again after the interval, it is served');
+    assert.equal(distribution.stats().repairsIgnored, 1);
+  });
+
+  it('serves one of a device’s concurrent requests and ignores the rest', async () => {
+    const { bundleId, published, distribution } = await setup();
+    await Promise.all(
+      [[1], [2], [3]].map((indices) =>
+        distribution.requestRepair('dev-a', {
+          bundleId,
+          blockCount: 10,
+          missing: bitmapOf(10, indices),
+        }),
+      ),
+    );
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [1]);
+    assert.equal(distribution.stats().repairsIgnored, 2);
+  });
+
+  it('refuses a request naming another block count, clearly, and changes nothing', async () => {
+    const { bundleId, published, distribution } = await setup();
+    const refused = await refusal(
+      distribution.requestRepair('dev-a', {
+        bundleId,
+        blockCount: 11,
+        missing: bitmapOf(11, [0, 10]),
+      }),
+    );
+    assert.equal(refused.code, 'INVALID_REQUEST');
+    assert.match(refused.message, /11 blocks.*has 10/);
+    await distribution.flushRepairs();
+    assert.equal(published.length, 0, 'nothing was queued');
+    // The refused request did not use up the device's repair allowance.
+    await distribution.requestRepair('dev-a', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [2]),
+    });
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [2]);
+    assert.equal(distribution.stats().repairsIgnored, 0);
+  });
+
+  it('refuses a malformed bitmap, clearly, and changes nothing', async () => {
+    const { bundleId, published, distribution } = await setup();
+    const cases = [
+      { missing: 'AAAAAA==', why: /base64 characters/ }, // 4 bytes for a 2-byte bitmap
+      { missing: bitmapOf(16, [12]), why: /past block 9/ }, // a bit past the last block
+      { missing: '', why: /base64 characters/ },
+    ];
+    for (const { missing, why } of cases) {
+      const refused = await refusal(
+        distribution.requestRepair('dev-a', { bundleId, blockCount: 10, missing }),
+      );
+      assert.equal(refused.code, 'MALFORMED', missing);
+      assert.match(refused.message, why);
+    }
+    await distribution.flushRepairs();
+    assert.equal(published.length, 0);
+    await distribution.requestRepair('dev-a', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [4]),
+    });
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [4], 'the device may still ask, at once');
+  });
+
+  it('answers NOT_FOUND for a bundle not in the blob store, and sends nothing', async () => {
+    const { bundleId, published, distribution } = await setup();
+    const unknown = 'ab'.repeat(32);
+    for (const attempt of [
+      () => distribution.plan(unknown),
+      () => distribution.broadcast(unknown),
+      () =>
+        distribution.requestRepair('dev-a', {
+          bundleId: unknown,
+          blockCount: 10,
+          missing: bitmapOf(10, [0]),
+        }),
+    ]) {
+      const refused = await refusal(attempt());
+      assert.equal(refused.code, 'NOT_FOUND');
+      assert.match(refused.message, new RegExp(unknown));
+    }
+    await distribution.flushRepairs();
+    assert.equal(published.length, 0);
+    await distribution.requestRepair('dev-a', {
+      bundleId,
+      blockCount: 10,
+      missing: bitmapOf(10, [6]),
+    });
+    await distribution.flushRepairs();
+    assert.deepEqual(indicesOf(published), [6], 'the known bundle is still served to the device');
+  });
+});
