@@ -12,7 +12,9 @@
  *   4. an agent crashed while on probation, and one cut off mid-download,
  *      end serving a good model after restart;
  *   5. a bundle for other hardware is refused by every agent (rollout aborts);
- *   6. a corrupted block is caught and repaired.
+ *   6. a corrupted block is caught and repaired;
+ *   7. committed devices go back on a signed rollback instruction;
+ *   8. a validly signed release at or below the floor is refused.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -396,5 +398,19 @@ describe(`rollouts on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ? 'Postgre
         'the floor stays: v5 never returns',
       );
     }
+  });
+
+  it('refuses, on every agent, a validly signed release at or below its floor (anti-rollback)', async () => {
+    // The agents went back to v3 by a signed instruction; their floor is still 5, so v5 again is refused.
+    const servingBefore = serving();
+    const created = await rolloutTo('mnist-classmean@5.0.0', { waves: '3,100%' });
+    const done = await finished(created.id);
+    assert.equal(done.status, 'aborted', JSON.stringify(done.counts));
+    const failed = done.devices.filter((d) => d.status === 'failed');
+    assert.ok(
+      failed.length >= 1 && failed.every((d) => d.error?.code === 'ROLLBACK'),
+      JSON.stringify(failed.map((d) => d.error)),
+    );
+    assert.deepEqual(serving(), servingBefore);
   });
 });
