@@ -1,16 +1,16 @@
 /**
- * The demo so far: an operator's trust ceremony and a device's view of it,
+ * The trust demo: an operator's trust ceremony and a device's view of it,
  * then a real control plane managing that trust root, its bundles and a
  * device (control-plane-stage.ts), on real keys and files under .fleet/demo/
  * (recreated on every run).
  *
- *   npm run demo [-- --dir DIR]
+ *   npm run demo:trust [-- --dir DIR]
  *
  * It runs the same `fleet` commands an operator would, verifies bundles
  * exactly as an agent will (with a pinned root and an installed release), and
  * shows each attack of THREATS.md it covers being refused. Exit code 0 only when
- * every outcome is the expected one. The fleet-wide rollout demo replaces this
- * when the agent and rollouts exist.
+ * every outcome is the expected one. `npm run demo:trust` runs it; the main
+ * demo is the fleet rollout (fleet-demo.ts).
  */
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
