@@ -24,7 +24,7 @@ import {
 } from '../adapters/mqtt/agent-session.ts';
 import type { ModelHost } from '../core/model-host.ts';
 import type { DownloadStore, SlotStore, StateStore } from '../core/storage.ts';
-import type { AgentState } from '../core/update-state.ts';
+import { initialAgentState, type AgentState } from '../core/update-state.ts';
 import { signMqttCredential, type Signer } from '@fleet/protocol';
 import { createBlockDownloader, type BlockDownloader, type Timers } from './block-downloader.ts';
 import { createReporter } from './reporter.ts';
@@ -155,18 +155,9 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
   });
 
   function currentStateOrInitial(): AgentState {
-    return driver
-      ? driver.state()
-      : {
-          schemaVersion: 1,
-          committed: null,
-          previous: null,
-          releaseFloor: {},
-          job: null,
-          last: null,
-          recentCommandIds: [],
-        };
+    return driver ? driver.state() : initialAgentState();
   }
+
 
   const rollbackCheck: RollbackCheck = {
     deviceId,
