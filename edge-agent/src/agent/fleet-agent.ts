@@ -158,7 +158,6 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     return driver ? driver.state() : initialAgentState();
   }
 
-
   const rollbackCheck: RollbackCheck = {
     deviceId,
     hardware,
