@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
+import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -55,7 +55,7 @@ interface PrivateBroker {
 
 /** A Mosquitto on a free loopback port, anonymous, persisting sessions every second. */
 async function startPrivateBroker(root: string): Promise<PrivateBroker> {
-  const port = await freePort();
+  const port = await freeFixedPort();
   const data = join(root, 'mosquitto');
   await mkdir(data);
   // Mosquitto started as root runs as the "mosquitto" user: it must write here.
@@ -108,13 +108,24 @@ async function startPrivateBroker(root: string): Promise<PrivateBroker> {
   };
 }
 
-async function freePort(): Promise<number> {
+/**
+ * A free loopback port below Linux's ephemeral range (32768 and up), so that no
+ * port-0 listener of a suite running alongside can take it while it is closed.
+ */
+async function freeFixedPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free loopback port in 20000-29999 after 50 tries');
+}
+
+function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (port === 1883) throw new Error('refusing the system broker port 1883');
-  return port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 function canConnect(port: number): Promise<boolean> {

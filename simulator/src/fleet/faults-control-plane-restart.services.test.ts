@@ -7,7 +7,7 @@
  * ends committed.
  *
  * The agents keep their broker URL: on the embedded broker the test fixes its
- * port (picked free first), so the new control plane listens where the old one
+ * port (picked free first, outside the ephemeral range), so the new control plane listens where the old one
  * did; with MQTT_URL the broker is external and outlives the restart.
  *
  * One agent is powered off before the rollout starts and only comes back
@@ -18,7 +18,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -95,13 +95,24 @@ interface RolloutView {
   }>;
 }
 
-/** A loopback port free now (the embedded broker must come back on the same one). */
-async function freePort(): Promise<number> {
+/**
+ * A free loopback port below Linux's ephemeral range (32768 and up), so that no
+ * port-0 listener of a suite running alongside can take it while it is closed.
+ */
+async function freeFixedPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free loopback port in 20000-29999 after 50 tries');
+}
+
+function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 async function auditActions(): Promise<Array<{ action: string; subject: string; at: string }>> {
@@ -129,7 +140,7 @@ before(async () => {
   }
   config = mergeConfig({
     httpPort: 0,
-    mqttPort: external ? 0 : await freePort(),
+    mqttPort: external ? 0 : await freeFixedPort(),
     dataDir: dir,
     databaseUrl,
     mqttUrl: process.env['MQTT_URL'],
