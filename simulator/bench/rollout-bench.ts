@@ -1,0 +1,763 @@
+/**
+ * How fast a rollout reaches a fleet, against what the broker alone can do.
+ *
+ *   npm run bench:rollout -- --agents 1000          (from the repository root)
+ *
+ * 1. Builds a trust root and a ~200 KB signed bundle (a 784-185-185-10 dense
+ *    MNIST model with seeded random weights, int8 through the real factory).
+ * 2. Starts a control plane (embedded PGlite and aedes) in this process,
+ *    installs the root, pushes the bundle.
+ * 3. Forks one process that enrols N real agents over HTTP (startSimFleet:
+ *    each its own key, MQTT session, update state and slots), then waits
+ *    until the control plane has seen all N online.
+ * 4. Creates a rollout to all (one wave, bake and probation 1 s) and times,
+ *    at the agents, when each has the deploy, has downloaded, is on
+ *    probation and has committed; then when the control plane calls the
+ *    rollout completed.
+ * 5. Closes the fleet and measures the bare broker (bare-broker.ts): the same
+ *    block frames to N plain MQTT clients in a forked process.
+ *
+ * Progress goes to stderr; the last stdout line is one JSON object. Run as a
+ * script with `--role fleet`, this file is the fleet process. See README.md.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  createPrivateKey,
+  generateKeyPairSync,
+  sign as nodeSign,
+  type KeyObject,
+} from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { sql } from 'drizzle-orm';
+import nacl from 'tweetnacl';
+import {
+  buildBundle,
+  buildDenseModel,
+  createOnnxRunner,
+  decodeOnnx,
+  encodeOnnx,
+} from '@fleet/bundles';
+import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
+import { bundleBlocksTopic, bundleIdOf, decodeBlockFrame } from '@fleet/protocol';
+import { createFleetBundleKit, type FleetBundleKit } from '../src/fleet/fleet-bundles.ts';
+import { startSimFleet, type SimFleet } from '../src/fleet/sim-fleet.ts';
+import {
+  createSocketByteMeter,
+  failInChild,
+  forkBenchChild,
+  measureBareBroker,
+  readCpuTimes,
+  replyToParent,
+  startRssSampler,
+  wallMs,
+  type BareBrokerResult,
+} from './bare-broker.ts';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const HIDDEN_UNITS = 185; // 784-185-185-10 in int8 with its golden vectors: ~201 KB
+const MODEL = { name: 'bench-dense', version: '1.0.0', release: 1 };
+const POLICY = {
+  waves: '100%',
+  bake: '1s',
+  probation: '1s',
+  deviceTimeout: '10m',
+  successRatio: '98%',
+  maxFailure: '2%',
+};
+/** Where each agent is: deploy taken (downloading), then the update machine's phases, then committed. */
+const PHASES = ['deployed', 'verifying', 'staged', 'activating', 'probation', 'committed'] as const;
+type Phase = (typeof PHASES)[number];
+type PhaseCounts = Record<Phase | 'failed', number>;
+interface Spread {
+  count: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  maxMs: number | null;
+}
+
+// ---- the fleet process ------------------------------------------------------
+
+type ToFleet =
+  | {
+      type: 'enrol';
+      controlPlaneUrl: string;
+      operatorToken: string;
+      mqttUrl: string;
+      count: number;
+      concurrency: number;
+      nativeSigning: boolean;
+    }
+  | { type: 'watch'; bundleId: string; sinceMs: number }
+  | { type: 'stop' }
+  | { type: 'close' };
+type FromFleet =
+  | { type: 'enrol-progress'; started: number; total: number }
+  | { type: 'enrolled'; enrolMs: number; rssBeforeBytes: number; rssAfterBytes: number }
+  | { type: 'progress'; counts: PhaseCounts }
+  | {
+      type: 'watched';
+      phases: Record<Phase, Spread>;
+      failed: number;
+      downloads: Record<string, number>;
+      published: Record<string, number>;
+      eventLoopDelayP99Ms: number;
+      peakRssBytes: number;
+    }
+  | { type: 'closed' };
+
+function spread(times: Float64Array): Spread {
+  const seen = times.filter((t) => !Number.isNaN(t)).sort();
+  const at = (q: number) =>
+    seen.length ? Math.round(seen[Math.min(seen.length - 1, Math.floor(q * seen.length))]!) : null;
+  return {
+    count: seen.length,
+    p50Ms: at(0.5),
+    p90Ms: at(0.9),
+    maxMs: seen.length ? Math.round(seen.at(-1)!) : null,
+  };
+}
+
+/** PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows (RFC 8410). */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * `--agent-signing native`: what moving device-side signing from tweetnacl
+ * (pure JS, ~5 ms a signature here) to node:crypto's Ed25519 (~0.04 ms)
+ * would give. Replaces tweetnacl's `sign.detached` and `sign.keyPair` in the
+ * fleet process only (the control plane holds no keys and verifies natively
+ * already); signatures are byte-identical (Ed25519 is deterministic).
+ */
+function useNativeSigning(): void {
+  const keys = new WeakMap<Uint8Array, KeyObject>();
+  const tweetnacl = { detached: nacl.sign.detached, keyPair: nacl.sign.keyPair };
+  const detached = (message: Uint8Array, secretKey: Uint8Array): Uint8Array => {
+    let key = keys.get(secretKey);
+    if (!key) {
+      const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
+      key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      keys.set(secretKey, key);
+    }
+    return new Uint8Array(nodeSign(null, message, key));
+  };
+  nacl.sign.detached = Object.assign(detached, {
+    verify: (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) =>
+      tweetnacl.detached.verify(message, signature, publicKey),
+  });
+  nacl.sign.keyPair = Object.assign(
+    () => {
+      const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+      const seed = Buffer.from(jwk.d!, 'base64url');
+      const publicKey = new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+      return { publicKey, secretKey: new Uint8Array(Buffer.concat([seed, publicKey])) };
+    },
+    {
+      fromSecretKey: (secretKey: Uint8Array) => tweetnacl.keyPair.fromSecretKey(secretKey),
+      fromSeed: (seed: Uint8Array) => tweetnacl.keyPair.fromSeed(seed),
+    },
+  );
+}
+
+/**
+ * Counts what the agents publish, by device channel (`state`, `evt`, ...):
+ * each is one signed message. Wraps each session's `publish`, which the
+ * agent's reporter looks up on every call.
+ */
+function countPublishes(fleet: SimFleet): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const a of fleet.agents) {
+    const session = a.agent.session();
+    const publish = session.publish.bind(session);
+    session.publish = (topic, payload, options) => {
+      const channel = topic.slice(topic.lastIndexOf(`/${a.id}/`) + a.id.length + 2);
+      counts[channel] = (counts[channel] ?? 0) + 1;
+      return publish(topic, payload, options);
+    };
+  }
+  return counts;
+}
+
+const JOB_PHASES = ['downloading', 'verifying', 'staged', 'activating', 'probation'];
+
+/** Samples every agent's update state every 100 ms; the first time each is at or past each phase. */
+function watchFleet(fleet: SimFleet, bundleId: string, sinceMs: number) {
+  const n = fleet.agents.length;
+  const first = Object.fromEntries(PHASES.map((p) => [p, new Float64Array(n).fill(NaN)])) as Record<
+    Phase,
+    Float64Array
+  >;
+  const failed = new Uint8Array(n);
+  const counts = (): PhaseCounts => ({
+    ...(Object.fromEntries(
+      PHASES.map((p) => [p, first[p].filter((t) => !Number.isNaN(t)).length]),
+    ) as Record<Phase, number>),
+    failed: failed.reduce((a, b) => a + b, 0),
+  });
+  const mark = (phase: Phase, i: number, now: number) => {
+    if (Number.isNaN(first[phase][i]!)) first[phase][i] = now;
+  };
+  const sample = () => {
+    const now = wallMs() - sinceMs;
+    let finished = 0;
+    fleet.agents.forEach((a, i) => {
+      const s = a.agent.state();
+      const job = s.job?.model.bundleId === bundleId ? s.job : null;
+      const committed = s.committed?.ref.bundleId === bundleId;
+      // At or past a phase: a phase shorter than a sample is still marked.
+      const reached = committed ? PHASES.length - 1 : job ? JOB_PHASES.indexOf(job.phase) : -1;
+      for (let p = 0; p <= reached; p++) mark(PHASES[p]!, i, now);
+      failed[i] = !job && !committed && s.last?.bundleId === bundleId ? 1 : 0;
+      if (committed || failed[i]) finished += 1;
+    });
+    return finished === n;
+  };
+  return { first, failed, counts, sample };
+}
+
+function runFleetProcess(): void {
+  const reply = (message: FromFleet, exit = false) => replyToParent(message, exit);
+  const rss = startRssSampler();
+  let fleet: SimFleet | null = null;
+  let stopWatch: (() => void) | null = null;
+  process.on('message', (message: ToFleet) => {
+    handle(message).catch(failInChild);
+  });
+
+  async function handle(message: ToFleet): Promise<void> {
+    switch (message.type) {
+      case 'enrol': {
+        if (message.nativeSigning) useNativeSigning();
+        const rssBeforeBytes = process.memoryUsage.rss();
+        const startMs = wallMs();
+        let lastMs = startMs;
+        fleet = await startSimFleet({
+          controlPlaneUrl: message.controlPlaneUrl,
+          operatorToken: message.operatorToken,
+          mqttUrl: message.mqttUrl,
+          count: message.count,
+          concurrency: message.concurrency,
+          idPrefix: 'bench',
+          onProgress: (started, total) => {
+            if (started < total && wallMs() - lastMs < 2_000) return;
+            lastMs = wallMs();
+            reply({ type: 'enrol-progress', started, total });
+          },
+        });
+        const enrolMs = wallMs() - startMs;
+        reply({
+          type: 'enrolled',
+          enrolMs,
+          rssBeforeBytes,
+          rssAfterBytes: process.memoryUsage.rss(),
+        });
+        return;
+      }
+      case 'watch': {
+        if (!fleet) throw new Error('watch before enrol');
+        const watch = watchFleet(fleet, message.bundleId, message.sinceMs);
+        const published = countPublishes(fleet);
+        const delay = monitorEventLoopDelay({ resolution: 10 });
+        delay.enable();
+        let lastProgressMs = wallMs();
+        await new Promise<void>((resolve) => {
+          const timer = setInterval(() => {
+            const done = watch.sample();
+            if (done || wallMs() - lastProgressMs >= 2_000) {
+              lastProgressMs = wallMs();
+              reply({ type: 'progress', counts: watch.counts() });
+            }
+            if (done) stopWatch!();
+          }, 100);
+          stopWatch = () => {
+            clearInterval(timer);
+            resolve();
+          };
+        });
+        delay.disable();
+        const downloads: Record<string, number> = {};
+        for (const a of fleet.agents)
+          for (const [k, v] of Object.entries(a.agent.downloader().stats()))
+            downloads[k] = (downloads[k] ?? 0) + v;
+        reply({
+          type: 'watched',
+          phases: Object.fromEntries(PHASES.map((p) => [p, spread(watch.first[p])])) as Record<
+            Phase,
+            Spread
+          >,
+          failed: watch.counts().failed,
+          downloads,
+          published,
+          eventLoopDelayP99Ms: Math.round(delay.percentile(99) / 1e6),
+          peakRssBytes: rss.peakBytes(),
+        });
+        return;
+      }
+      case 'stop':
+        stopWatch?.();
+        return;
+      case 'close':
+        await fleet?.close();
+        reply({ type: 'closed' }, true);
+        return;
+    }
+  }
+}
+
+// ---- the bench process --------------------------------------------------------
+
+interface BenchOptions {
+  agents: number;
+  enrolConcurrency: number;
+  bareConcurrency: number;
+  timeoutS: number;
+  agentSigning: 'tweetnacl' | 'native';
+}
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      agents: { type: 'string', default: '1000' },
+      'enrol-concurrency': { type: 'string', default: '50' },
+      'bare-concurrency': { type: 'string', default: '200' },
+      timeout: { type: 'string', default: '600' },
+      'agent-signing': { type: 'string', default: 'tweetnacl' },
+    },
+  });
+  const positive = (name: string, text: string) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new Error(`--${name}: a positive whole number, not ${JSON.stringify(text)}`);
+    return value;
+  };
+  const signing = values['agent-signing'];
+  if (signing !== 'tweetnacl' && signing !== 'native')
+    throw new Error(
+      `--agent-signing: tweetnacl (the product) or native, not ${JSON.stringify(signing)}`,
+    );
+  return {
+    agents: positive('agents', values.agents),
+    enrolConcurrency: positive('enrol-concurrency', values['enrol-concurrency']),
+    bareConcurrency: positive('bare-concurrency', values['bare-concurrency']),
+    timeoutS: positive('timeout', values.timeout),
+    agentSigning: signing,
+  };
+}
+
+/** A 784-H-H-10 ReLU network with seeded random weights, as a signed int8 bundle. */
+async function buildBenchBundle(kit: FleetBundleKit): Promise<Uint8Array> {
+  let seed = 0x5eed;
+  const random = () =>
+    ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.1;
+  const layer = (inputs: number, units: number, activation: 'relu' | 'linear') => ({
+    units,
+    activation,
+    weights: Float32Array.from({ length: inputs * units }, random),
+    bias: new Float32Array(units),
+  });
+  const model = buildDenseModel({
+    inputSize: 784,
+    softmaxOutput: true,
+    layers: [
+      layer(784, HIDDEN_UNITS, 'relu'),
+      layer(HIDDEN_UNITS, HIDDEN_UNITS, 'relu'),
+      layer(HIDDEN_UNITS, 10, 'linear'),
+    ],
+  });
+  const now = Date.now();
+  const { bundle } = await buildBundle(
+    {
+      floatModel: encodeOnnx(model),
+      evalData: {
+        sampleCount: 256,
+        featureCount: 784,
+        classCount: 10,
+        features: kit.test.features.subarray(0, 256 * 784),
+        labels: kit.test.labels!.subarray(0, 256),
+      },
+      signers: kit.signers,
+      maxAccuracyDropPoints: 100, // random weights: accuracy is not the point
+      manifest: {
+        ...MODEL,
+        hardware: ['sim-cpu'],
+        minAgentVersion: '0.1.0',
+        issuedAt: new Date(now - 60_000).toISOString(),
+        expires: new Date(now + 86_400_000).toISOString(),
+        lineage: { producer: { kind: 'manual' } },
+      },
+    },
+    { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
+  );
+  return bundle;
+}
+
+function createApi(cp: ControlPlane, token: string) {
+  return async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const binary = body instanceof Uint8Array;
+    const response = await fetch(`${cp.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined
+          ? {}
+          : { 'content-type': binary ? 'application/octet-stream' : 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: binary ? Buffer.from(body) : JSON.stringify(body) }),
+    });
+    const json = (await response.json()) as T & { error?: { code: string; message: string } };
+    if (!response.ok)
+      throw new Error(
+        `${method} ${path}: ${response.status} ${json.error?.code} ${json.error?.message}`,
+      );
+    return json;
+  };
+}
+
+interface RolloutSummary {
+  id: string;
+  status: string;
+  reason: string | null;
+  counts: Record<string, number>;
+}
+
+async function onlineDevices(cp: ControlPlane): Promise<number> {
+  const result: unknown = await cp.database.db.execute(
+    sql`select count(*)::int as n from devices where online and revoked_at is null`,
+  );
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
+    n: number;
+  }[];
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function until(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<boolean> {
+  const deadline = wallMs() + timeoutMs;
+  while (wallMs() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return false;
+}
+
+function describeCode(): { commit: string; uncommittedProductFiles: number } {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+    const dirty = git(
+      'status',
+      '--porcelain',
+      '--',
+      'protocol',
+      'firmware-bundles',
+      'control-plane',
+      'edge-agent',
+      'simulator/src',
+    );
+    return {
+      commit: git('rev-parse', '--short', 'HEAD'),
+      uncommittedProductFiles: dirty ? dirty.split('\n').length : 0,
+    };
+  } catch {
+    return { commit: 'unknown', uncommittedProductFiles: -1 };
+  }
+}
+
+async function openFilesLimit(): Promise<number | null> {
+  const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '');
+  const match = /Max open files\s+(\d+)/.exec(limits);
+  return match ? Number(match[1]) : null;
+}
+
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+/** Who used the CPU over a window: this process (control plane), the fleet, everything else. */
+function cpuShares(
+  before: ReturnType<typeof readCpuTimes>,
+  after: ReturnType<typeof readCpuTimes>,
+) {
+  if (!before || !after) return { unavailable: 'no /proc' };
+  const [bench, fleet] = after.processMs.map((ms, i) => Math.round(ms - before.processMs[i]!));
+  const machine = Math.round(after.machineBusyMs - before.machineBusyMs);
+  return {
+    controlPlaneProcessMs: bench!,
+    fleetProcessMs: fleet!,
+    otherProcessesMs: machine - bench! - fleet!,
+    machineBusyMs: machine,
+  };
+}
+const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
+
+async function runBench(options: BenchOptions): Promise<void> {
+  const startedMs = wallMs();
+  const problems: string[] = [];
+  const meter = createSocketByteMeter();
+  const parentRss = startRssSampler();
+  const code = describeCode();
+  const loadAtStart = loadavg()[0]!;
+  log(`rollout bench: ${options.agents} agents, commit ${code.commit}`);
+
+  log('building the trust root and a ~200 KB bundle...');
+  const kit = await createFleetBundleKit();
+  const bundle = await buildBenchBundle(kit);
+  const bundleId = await bundleIdOf(bundle);
+  log(`  bundle ${bundle.length} bytes`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'fleet-rollout-bench-'));
+  const config = mergeConfig({ httpPort: 0, mqttPort: 0, dataDir: dir, logLevel: 'silent' });
+  const cp = await runControlPlane({ config, announce: () => undefined });
+  const brokerPort = Number(new URL(cp.broker!.deviceUrl).port);
+  const call = createApi(cp, cp.firstAdminToken!);
+  let fleet: ReturnType<typeof forkBenchChild<ToFleet, FromFleet>> | null = null;
+  const frames: Uint8Array[] = [];
+  let result: Record<string, unknown>;
+  try {
+    await call('PUT', '/v1/trust/root', kit.rootBytes);
+    await call('POST', '/v1/models', bundle);
+    await cp.broker!.subscribe(bundleBlocksTopic(bundleId), (_topic, payload) => {
+      frames.push(payload);
+      return Promise.resolve();
+    });
+
+    // Enrolment, in the fleet process.
+    let lastProgress = '';
+    fleet = forkBenchChild<ToFleet, FromFleet>(fileURLToPath(import.meta.url), 'fleet', (m) => {
+      if (m.type === 'enrol-progress') log(`  enrolled ${m.started}/${m.total}`);
+      if (m.type === 'progress')
+        lastProgress =
+          PHASES.map((p) => `${p} ${m.counts[p]}`).join(', ') + `, failed ${m.counts.failed}`;
+    });
+    log(`enrolling ${options.agents} agents (${options.enrolConcurrency} at a time)...`);
+    fleet.send({
+      type: 'enrol',
+      controlPlaneUrl: cp.url!,
+      operatorToken: cp.firstAdminToken!,
+      mqttUrl: cp.broker!.deviceUrl,
+      count: options.agents,
+      concurrency: options.enrolConcurrency,
+      nativeSigning: options.agentSigning === 'native',
+    });
+    const enrolled = await fleet.next('enrolled');
+    log(`  ${options.agents} agents started in ${(enrolled.enrolMs / 1000).toFixed(1)} s`);
+    const settleStartMs = wallMs();
+    const allOnline = await until(async () => (await onlineDevices(cp)) >= options.agents, 120_000);
+    const settleMs = wallMs() - settleStartMs;
+    if (!allOnline)
+      problems.push(
+        `only ${await onlineDevices(cp)} of ${options.agents} devices online after 120 s`,
+      );
+    log(`  the control plane saw them online ${(settleMs / 1000).toFixed(1)} s later`);
+    const fleetRssBaseline = enrolled.rssBeforeBytes;
+
+    // The rollout.
+    const brokerBytesBefore = meter.bytesWrittenOnPort(brokerPort);
+    const cpuBefore = readCpuTimes([process.pid, fleet.pid]);
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const sinceMs = wallMs();
+    fleet.send({ type: 'watch', bundleId, sinceMs });
+    const watched = fleet.next('watched', options.timeoutS * 1000 + 60_000);
+    log(`rollout of ${bundle.length} bytes to ${options.agents} agents...`);
+    const created = await call<RolloutSummary>('POST', '/v1/rollouts', {
+      model: `${MODEL.name}@${MODEL.version}`,
+      target: 'all',
+      ...POLICY,
+    });
+    const createMs = wallMs() - sinceMs;
+    log(`  created ${created.id} in ${(createMs / 1000).toFixed(1)} s (its deploys sent)`);
+    const progressTimer = setInterval(() => {
+      log(
+        `  ${((wallMs() - sinceMs) / 1000).toFixed(0)} s: ${lastProgress}; control plane rss ${mb(process.memoryUsage.rss())} MB`,
+      );
+    }, 2_000);
+    const stopTimer = setTimeout(() => {
+      problems.push(`not every agent committed within --timeout ${options.timeoutS} s`);
+      fleet!.send({ type: 'stop' });
+    }, options.timeoutS * 1000);
+    const atAgents = await watched.finally(() => {
+      clearInterval(progressTimer);
+      clearTimeout(stopTimer);
+    });
+    const allCommittedMs =
+      atAgents.phases.committed.count === options.agents ? atAgents.phases.committed.maxMs : null;
+    let final: RolloutSummary | null = null;
+    const finishedAtCp = await until(async () => {
+      const page = await call<{ rollouts: RolloutSummary[] }>('GET', '/v1/rollouts?limit=1');
+      final = page.rollouts[0] ?? null;
+      return final?.status === 'completed' || final?.status === 'aborted';
+    }, 60_000);
+    const completedMs = finishedAtCp ? wallMs() - sinceMs : null;
+    delay.disable();
+    const cpuAfter = readCpuTimes([process.pid, fleet.pid]);
+    const rolloutWallMs = wallMs() - sinceMs;
+    const brokerSentBytes = meter.bytesWrittenOnPort(brokerPort) - brokerBytesBefore;
+    const shown = await call<
+      RolloutSummary & { devices: { status: string; error: { code: string } | null }[] }
+    >('GET', `/v1/rollouts/${created.id}`);
+    const failures: Record<string, number> = {};
+    for (const d of shown.devices)
+      if (d.error) failures[d.error.code] = (failures[d.error.code] ?? 0) + 1;
+    if (shown.status !== 'completed')
+      problems.push(`rollout ${shown.status}: ${shown.reason ?? ''}`);
+    if (atAgents.failed > 0)
+      problems.push(`${atAgents.failed} agents ended the update without committing`);
+    log(
+      `  all committed at the agents: ${allCommittedMs === null ? 'NO' : `${(allCommittedMs / 1000).toFixed(1)} s`}; rollout ${shown.status} at ${completedMs === null ? '-' : (completedMs / 1000).toFixed(1)} s`,
+    );
+
+    const distribution = cp.distribution.stats();
+    const fleetBytes = options.agents * bundle.length;
+    result = {
+      enrolment: {
+        agentsStartedMs: Math.round(enrolled.enrolMs),
+        agentsPerS: round(options.agents / (enrolled.enrolMs / 1000), 1),
+        allOnlineAtControlPlaneAfterMs: Math.round(settleMs),
+      },
+      rollout: {
+        id: created.id,
+        status: shown.status,
+        createRequestMs: Math.round(createMs),
+        allCommittedMs,
+        devicesPerS: allCommittedMs ? round(options.agents / (allCommittedMs / 1000), 1) : null,
+        completedAtControlPlaneMs: completedMs === null ? null : Math.round(completedMs),
+        atAgents: { ...atAgents.phases, failed: atAgents.failed },
+        controlPlaneCounts: shown.counts,
+        failures,
+        cpu: {
+          wallMs: Math.round(rolloutWallMs),
+          ...cpuShares(cpuBefore, cpuAfter),
+          benchEventLoopDelayP99Ms: Math.round(delay.percentile(99) / 1e6),
+          fleetEventLoopDelayP99Ms: atAgents.eventLoopDelayP99Ms,
+        },
+      },
+      bytes: {
+        bundleBytes: bundle.length,
+        agentsTimesBundleBytes: fleetBytes,
+        brokerSentBytes,
+        brokerSentToAgentsTimesBundle: round(brokerSentBytes / fleetBytes, 3),
+        controlPlanePublished: distribution,
+        agentDownloads: atAgents.downloads,
+      },
+      agentMessagesPublished: {
+        ...atAgents.published,
+        perAgent: round(
+          Object.values(atAgents.published).reduce((a, b) => a + b, 0) / options.agents,
+          1,
+        ),
+      },
+      memory: {
+        fleetProcessBeforeEnrolMB: mb(fleetRssBaseline),
+        fleetProcessPeakMB: mb(atAgents.peakRssBytes),
+        peakRssPerAgentKB: round(
+          (atAgents.peakRssBytes - fleetRssBaseline) / options.agents / 1024,
+          1,
+        ),
+        controlPlaneProcessPeakMB: mb(parentRss.peakBytes()),
+      },
+    };
+  } finally {
+    if (fleet) {
+      fleet.send({ type: 'close' });
+      await fleet.next('closed', 120_000).catch((e: unknown) => problems.push(String(e)));
+      await fleet.stop();
+    }
+    await cp.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // The limit: the broadcast frames (each block once) to N plain clients.
+  const broadcast = new Map<number, Uint8Array>();
+  for (const frame of frames) {
+    const index = decodeBlockFrame(frame).index;
+    if (!broadcast.has(index)) broadcast.set(index, frame);
+  }
+  let bare: BareBrokerResult | null = null;
+  if (broadcast.size === 0) problems.push('no block frames were seen: no bare-broker comparison');
+  else {
+    log(`bare broker: ${broadcast.size} frames to ${options.agents} plain MQTT clients...`);
+    bare = await measureBareBroker({
+      clients: options.agents,
+      frames: [...broadcast.values()],
+      concurrency: options.bareConcurrency,
+      meter,
+      log,
+    }).catch((error: unknown) => {
+      problems.push(`bare broker: ${String(error)}`);
+      return null;
+    });
+    if (bare)
+      log(
+        `  delivered in ${(bare.deliverMs / 1000).toFixed(2)} s (connecting took ${(bare.connectMs / 1000).toFixed(1)} s)`,
+      );
+  }
+
+  const rollout = result['rollout'] as { allCommittedMs: number | null } | undefined;
+  const allCommittedMs = rollout?.allCommittedMs ?? null;
+  const toBare = allCommittedMs !== null && bare ? round(allCommittedMs / bare.deliverMs, 2) : null;
+  const targets = {
+    fleet10k: {
+      target: '10,000 agents all committed in under 60 s, within 3x the bare-broker time',
+      agents: options.agents,
+      met:
+        options.agents >= 10_000 &&
+        allCommittedMs !== null &&
+        allCommittedMs < 60_000 &&
+        toBare !== null &&
+        toBare <= 3,
+    },
+    under60s: { met: allCommittedMs !== null && allCommittedMs < 60_000, allCommittedMs },
+    within3xBare: { met: toBare !== null && toBare <= 3, rolloutToBare: toBare },
+    ci1000: {
+      target: 'at least 1,000 agents all committed',
+      met: options.agents >= 1_000 && allCommittedMs !== null,
+    },
+  };
+  console.log(
+    JSON.stringify({
+      bench: 'simulator.rollout',
+      date: new Date().toISOString(),
+      code,
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model,
+        node: process.version,
+        memoryMB: mb(totalmem()),
+        openFilesLimit: await openFilesLimit(),
+        // Other work on the machine (other test suites) shows here and in rollout.cpu.
+        loadAverage1m: { atStart: round(loadAtStart), atEnd: round(loadavg()[0]!) },
+      },
+      settings: {
+        agents: options.agents,
+        enrolConcurrency: options.enrolConcurrency,
+        policy: POLICY,
+        controlPlane: { backend: 'pglite + embedded aedes', rollouts: mergeConfig({}).rollouts },
+        agent: 'defaults: tick 1 s, health every 60 s, first repair request after 2 s quiet',
+        agentSigning:
+          options.agentSigning === 'native'
+            ? 'node:crypto Ed25519, patched over tweetnacl in the fleet process (NOT the product: the proposed fix)'
+            : 'tweetnacl (the product)',
+        processes:
+          'control plane and broker: the bench process; the N agents: one forked process; bare broker: the bench process, its N clients: one forked process',
+      },
+      ...result,
+      bareBroker: bare,
+      rolloutToBare: toBare,
+      targets,
+      clean: problems.length === 0,
+      problems,
+      totalS: Math.round((wallMs() - startedMs) / 1000),
+    }),
+  );
+}
+
+const roleAt = process.argv.indexOf('--role');
+const role = roleAt > 0 ? process.argv[roleAt + 1] : undefined;
+if (role === 'fleet') runFleetProcess();
+else if (role === undefined) await runBench(parseOptions(process.argv.slice(2)));
