@@ -157,7 +157,9 @@ export function createAgentSession(options: AgentSessionOptions): AgentSession {
     },
     async subscribe(topic) {
       topics.add(topic);
-      if (client?.connected) await client.subscribeAsync(topic, { qos: 1 });
+      // A connection lost mid-subscribe is not a failure: every (re)connection
+      // subscribes to all recorded topics again.
+      if (client?.connected) await client.subscribeAsync(topic, { qos: 1 }).catch(() => undefined);
     },
     async unsubscribe(topic) {
       topics.delete(topic);
