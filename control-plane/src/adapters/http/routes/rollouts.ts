@@ -246,11 +246,9 @@ export function rolloutRoutes(
         params: idParam,
         body: jsonBody(
           z.strictObject({
-            authorization: z
-              .record(z.string(), z.unknown())
-              .openapi({
-                description: 'The signed instruction (DSSE envelope) as the CLI wrote it',
-              }),
+            authorization: z.record(z.string(), z.unknown()).openapi({
+              description: 'The signed instruction (DSSE envelope) as the CLI wrote it',
+            }),
             reason: z.string().min(1).max(500),
           }),
         ),
