@@ -13,56 +13,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
-import { sql } from 'drizzle-orm';
-import {
-  mergeConfig,
-  openDatabase,
-  runControlPlane,
-  type ControlPlane,
-} from '@fleet/control-plane';
+import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
+import { controlPlaneApi, resetServiceDatabase, until } from './__fixtures__/fleet-test-kit.ts';
 
 const BIN = fileURLToPath(new URL('../../../edge-agent/bin/fleet-agent.js', import.meta.url));
 const DEVICE = `daemon-${Date.now().toString(36)}`;
 let cp: ControlPlane;
 let dir: string;
 let kit: FleetBundleKit;
+const { call } = controlPlaneApi(
+  () => cp,
+  () => cp.firstAdminToken!,
+);
 const children: ChildProcess[] = [];
-
-async function call<T>(
-  method: string,
-  path: string,
-  body?: unknown,
-  type = 'application/json',
-): Promise<T> {
-  const response = await fetch(`${cp.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${cp.firstAdminToken!}`,
-      ...(body === undefined ? {} : { 'content-type': type }),
-    },
-    ...(body === undefined
-      ? {}
-      : { body: body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body) }),
-  });
-  const json = (await response.json()) as T & { error?: { message: string } };
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${json.error?.message}`);
-  return json;
-}
-
-async function until<T>(
-  check: () => Promise<T | null | false>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Starts the daemon; resolves with the inference API's URL once it prints it. */
 function startAgent(
@@ -107,14 +71,7 @@ const infer = (url: string, inputs: number[][]) =>
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleet-daemon-'));
-  const databaseUrl = process.env['DATABASE_URL'];
-  if (databaseUrl) {
-    const db = await openDatabase({ url: databaseUrl });
-    await db.db.execute(
-      sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices cascade`,
-    );
-    await db.close();
-  }
+  const databaseUrl = await resetServiceDatabase();
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),
     runControlPlane({
@@ -157,7 +114,9 @@ it('fleet-agent enrols once, takes a rollout, serves it, and comes back after a 
     '0',
   ];
   const first = await startAgent([...args, '--enroll-token', token]);
-  await until(async () => (await device()).status === 'online', 'the device to be online');
+  await until(async () => (await device()).status === 'online', 'the device to be online', 20_000, {
+    retryErrors: true,
+  });
 
   const digit = Array.from(kit.test.features.subarray(0, 784));
   const before = await infer(first.inferUrl, [digit]);
@@ -201,14 +160,28 @@ it('fleet-agent enrols once, takes a rollout, serves it, and comes back after a 
   );
 
   assert.equal(await stop(first.child), 0, 'SIGTERM stops it cleanly');
-  await until(async () => (await device()).status === 'offline', 'the device to be offline');
+  await until(
+    async () => (await device()).status === 'offline',
+    'the device to be offline',
+    20_000,
+    {
+      retryErrors: true,
+    },
+  );
 
   // No token now: the identity and pinned root in the data dir are enough.
   const second = await startAgent(args);
   const again = await infer(second.inferUrl, [digit]);
   assert.equal(again.status, 200, 'the committed model serves at once after a restart');
   assert.equal(((await again.json()) as { model: { version: string } }).model.version, '1.0.0');
-  await until(async () => (await device()).status === 'online', 'the device to be online again');
+  await until(
+    async () => (await device()).status === 'online',
+    'the device to be online again',
+    20_000,
+    {
+      retryErrors: true,
+    },
+  );
   assert.equal((await device()).model?.version, '1.0.0');
   await stop(second.child);
 });

@@ -21,15 +21,21 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
 import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { startSimFleet, type SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
+import {
+  controlPlaneApi,
+  freeFixedPort,
+  resetServiceDatabase,
+  until,
+  type RolloutView,
+} from './__fixtures__/fleet-test-kit.ts';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const missing = existsSync(MOSQUITTO) ? null : `mosquitto not installed (${MOSQUITTO})`;
@@ -43,6 +49,10 @@ let admin: string;
 let kit: FleetBundleKit;
 let fleet: SimFleet | undefined;
 let traffic: ReturnType<typeof startBackgroundTraffic> | undefined;
+const { call } = controlPlaneApi(
+  () => cp!,
+  () => admin,
+);
 
 interface PrivateBroker {
   readonly port: number;
@@ -108,26 +118,6 @@ async function startPrivateBroker(root: string): Promise<PrivateBroker> {
   };
 }
 
-/**
- * A free loopback port below Linux's ephemeral range (32768 and up), so that no
- * port-0 listener of a suite running alongside can take it while it is closed.
- */
-async function freeFixedPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if (await canListen(port)) return port;
-  }
-  throw new Error('no free loopback port in 20000-29999 after 50 tries');
-}
-
-function canListen(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = netConnect(port, '127.0.0.1');
@@ -139,65 +129,10 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-async function until<T>(
-  check: () => Promise<T | null | false> | T | null | false,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function call<T>(
-  method: string,
-  path: string,
-  body?: unknown,
-  contentType = 'application/json',
-): Promise<T> {
-  const response = await fetch(`${cp!.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${admin}`,
-      ...(body === undefined ? {} : { 'content-type': contentType }),
-    },
-    ...(body === undefined
-      ? {}
-      : { body: body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body) }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const json = (await response.json()) as T & { error?: { code: string; message: string } };
-  if (!response.ok)
-    throw new Error(
-      `${method} ${path}: ${response.status} ${json.error?.code} ${json.error?.message}`,
-    );
-  return json;
-}
-
-interface RolloutView {
-  id: string;
-  status: string;
-  reason: string | null;
-  counts: Record<string, number>;
-}
-
 before(async () => {
   if (missing) return;
   dir = await mkdtemp(join(tmpdir(), 'fleet-fault-broker-'));
-  const databaseUrl = process.env['DATABASE_URL'];
-  if (databaseUrl) {
-    const { openDatabase } = await import('@fleet/control-plane');
-    const db = await openDatabase({ url: databaseUrl });
-    await db.db.execute(
-      sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices cascade`,
-    );
-    await db.close();
-  }
+  const databaseUrl = await resetServiceDatabase();
   broker = await startPrivateBroker(dir);
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),

@@ -18,16 +18,21 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
 import { mergeConfig, runControlPlane, type Config, type ControlPlane } from '@fleet/control-plane';
 import { deviceTopic, parseCommand } from '@fleet/protocol';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { startSimFleet, type SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
+import {
+  controlPlaneApi,
+  freeFixedPort,
+  resetServiceDatabase,
+  until,
+  type RolloutView,
+} from './__fixtures__/fleet-test-kit.ts';
 
 const FLEET_SIZE = 20;
 const WAVE_1 = 4; // 20% of 20
@@ -39,81 +44,10 @@ let admin: string;
 let kit: FleetBundleKit;
 let fleet: SimFleet;
 let traffic: ReturnType<typeof startBackgroundTraffic>;
-
-async function until<T>(
-  check: () => Promise<T | null | false> | T | null | false,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function call<T>(
-  method: string,
-  path: string,
-  body?: unknown,
-  contentType = 'application/json',
-): Promise<T> {
-  const response = await fetch(`${cp.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${admin}`,
-      ...(body === undefined ? {} : { 'content-type': contentType }),
-    },
-    ...(body === undefined
-      ? {}
-      : { body: body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body) }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const json = (await response.json()) as T & { error?: { code: string; message: string } };
-  if (!response.ok)
-    throw new Error(
-      `${method} ${path}: ${response.status} ${json.error?.code} ${json.error?.message}`,
-    );
-  return json;
-}
-
-interface RolloutView {
-  id: string;
-  status: string;
-  reason: string | null;
-  currentWave: number;
-  counts: Record<string, number>;
-  devices: Array<{
-    deviceId: string;
-    wave: number;
-    status: string;
-    attempts: number;
-    error: { code: string } | null;
-  }>;
-}
-
-/**
- * A free loopback port below Linux's ephemeral range (32768 and up), so that no
- * port-0 listener of a suite running alongside can take it while it is closed.
- */
-async function freeFixedPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if (await canListen(port)) return port;
-  }
-  throw new Error('no free loopback port in 20000-29999 after 50 tries');
-}
-
-function canListen(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
+const { call } = controlPlaneApi(
+  () => cp,
+  () => admin,
+);
 
 interface AuditEntry {
   seq: number;
@@ -138,15 +72,7 @@ async function auditEntries(): Promise<AuditEntry[]> {
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleet-fault-cp-'));
-  const databaseUrl = process.env['DATABASE_URL'];
-  if (databaseUrl) {
-    const { openDatabase } = await import('@fleet/control-plane');
-    const db = await openDatabase({ url: databaseUrl });
-    await db.db.execute(
-      sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices cascade`,
-    );
-    await db.close();
-  }
+  const databaseUrl = await resetServiceDatabase();
   config = mergeConfig({
     httpPort: 0,
     mqttPort: external ? 0 : await freeFixedPort(),

@@ -23,7 +23,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
 import {
   buildBundle,
   buildDenseModel,
@@ -46,6 +45,12 @@ import {
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { startSimFleet, type SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
+import {
+  controlPlaneApi,
+  resetServiceDatabase,
+  until,
+  type RolloutView,
+} from './__fixtures__/fleet-test-kit.ts';
 
 const FLEET_SIZE = 12;
 const FEATURES = 784;
@@ -63,53 +68,10 @@ let admin: string;
 let kit: FleetBundleKit;
 let fleet: SimFleet;
 let traffic: ReturnType<typeof startBackgroundTraffic>;
-
-async function until<T>(
-  check: () => Promise<T | null | false> | T | null | false,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function call<T>(
-  method: string,
-  path: string,
-  body?: unknown,
-  contentType = 'application/json',
-): Promise<T> {
-  const response = await fetch(`${cp.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${admin}`,
-      ...(body === undefined ? {} : { 'content-type': contentType }),
-    },
-    ...(body === undefined
-      ? {}
-      : { body: body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body) }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const json = (await response.json()) as T & { error?: { code: string; message: string } };
-  if (!response.ok)
-    throw new Error(
-      `${method} ${path}: ${response.status} ${json.error?.code} ${json.error?.message}`,
-    );
-  return json;
-}
-
-interface RolloutView {
-  id: string;
-  status: string;
-  reason: string | null;
-  counts: Record<string, number>;
-}
+const { call } = controlPlaneApi(
+  () => cp,
+  () => admin,
+);
 
 /** Weights in [-scale, scale) from a fixed xorshift seed: the same bundle bytes every run. */
 function seededWeights(length: number, scale: number, seed: number): Float32Array {
@@ -178,15 +140,7 @@ async function buildLargeBundle(version: string, release: number): Promise<Uint8
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleet-fault-dl-'));
-  const databaseUrl = process.env['DATABASE_URL'];
-  if (databaseUrl) {
-    const { openDatabase } = await import('@fleet/control-plane');
-    const db = await openDatabase({ url: databaseUrl });
-    await db.db.execute(
-      sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices cascade`,
-    );
-    await db.close();
-  }
+  const databaseUrl = await resetServiceDatabase();
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),
     runControlPlane({

@@ -21,7 +21,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
 import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import {
   bundleBlocksTopic,
@@ -35,6 +34,12 @@ import {
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { startSimFleet, type SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
+import {
+  controlPlaneApi,
+  resetServiceDatabase,
+  until,
+  type RolloutView,
+} from './__fixtures__/fleet-test-kit.ts';
 
 const FLEET_SIZE = 50;
 let cp: ControlPlane;
@@ -45,52 +50,15 @@ let fleet: SimFleet;
 let traffic: ReturnType<typeof startBackgroundTraffic>;
 let v3BundleId = '';
 let v5RolloutId = '';
-
-async function until<T>(
-  check: () => Promise<T | null | false> | T | null | false,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function call<T>(
-  method: string,
-  path: string,
-  body?: unknown,
-  contentType = 'application/json',
-): Promise<T> {
-  const response = await fetch(`${cp.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${admin}`,
-      ...(body === undefined ? {} : { 'content-type': contentType }),
-    },
-    ...(body === undefined
-      ? {}
-      : { body: body instanceof Uint8Array ? Buffer.from(body) : JSON.stringify(body) }),
-  });
-  const json = (await response.json()) as T & { error?: { code: string; message: string } };
-  if (!response.ok)
-    throw new Error(
-      `${method} ${path}: ${response.status} ${json.error?.code} ${json.error?.message}`,
-    );
-  return json;
-}
-
-interface RolloutView {
-  id: string;
-  status: string;
-  reason: string | null;
-  counts: Record<string, number>;
-  devices: Array<{ deviceId: string; status: string; error: { code: string } | null }>;
+const api = controlPlaneApi(
+  () => cp,
+  () => admin,
+);
+const { call, finished } = api;
+/** Uploads a bundle and returns its id. */
+async function push(bundle: Uint8Array): Promise<string> {
+  await api.push(bundle);
+  return bundleIdOf(bundle);
 }
 
 const fastPolicy = {
@@ -101,11 +69,6 @@ const fastPolicy = {
   successRatio: '90%',
   minConfidence: 0.3,
 };
-
-async function push(bundle: Uint8Array): Promise<string> {
-  await call('POST', '/v1/models', bundle, 'application/octet-stream');
-  return bundleIdOf(bundle);
-}
 
 async function rolloutTo(model: string, extra: Record<string, unknown> = {}): Promise<RolloutView> {
   return call<RolloutView>('POST', '/v1/rollouts', {
@@ -118,30 +81,11 @@ async function rolloutTo(model: string, extra: Record<string, unknown> = {}): Pr
   });
 }
 
-function finished(id: string, timeoutMs = 60_000) {
-  return until(
-    async () => {
-      const r = await call<RolloutView>('GET', `/v1/rollouts/${id}`);
-      return r.status === 'completed' || r.status === 'aborted' ? r : null;
-    },
-    `rollout ${id} to finish`,
-    timeoutMs,
-  );
-}
-
 const serving = () => fleet.agents.map((a) => a.host.inference.active()?.version ?? null);
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleet-sim-'));
-  const databaseUrl = process.env['DATABASE_URL'];
-  if (databaseUrl) {
-    const { openDatabase } = await import('@fleet/control-plane');
-    const db = await openDatabase({ url: databaseUrl });
-    await db.db.execute(
-      sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices cascade`,
-    );
-    await db.close();
-  }
+  const databaseUrl = await resetServiceDatabase();
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),
     runControlPlane({
