@@ -34,6 +34,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
+import { PglitePreparedQuery } from 'drizzle-orm/pglite/session';
 import nacl from 'tweetnacl';
 import {
   buildBundle,
@@ -56,6 +57,8 @@ import {
   startRssSampler,
   wallMs,
   type BareBrokerResult,
+  type BenchChild,
+  type SocketByteMeter,
 } from './bare-broker.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -186,36 +189,41 @@ const JOB_PHASES = ['downloading', 'verifying', 'staged', 'activating', 'probati
 /** Samples every agent's update state every 100 ms; the first time each is at or past each phase. */
 function watchFleet(fleet: SimFleet, bundleId: string, sinceMs: number) {
   const n = fleet.agents.length;
-  const first = Object.fromEntries(PHASES.map((p) => [p, new Float64Array(n).fill(NaN)])) as Record<
-    Phase,
-    Float64Array
-  >;
+  const COMMITTED = PHASES.length - 1;
+  const first = PHASES.map(() => new Float64Array(n).fill(NaN));
+  /** The furthest phase each agent was seen at or past (-1: not yet). */
+  const reached = new Int8Array(n).fill(-1);
   const failed = new Uint8Array(n);
-  const counts = (): PhaseCounts => ({
-    ...(Object.fromEntries(
-      PHASES.map((p) => [p, first[p].filter((t) => !Number.isNaN(t)).length]),
-    ) as Record<Phase, number>),
-    failed: failed.reduce((a, b) => a + b, 0),
-  });
-  const mark = (phase: Phase, i: number, now: number) => {
-    if (Number.isNaN(first[phase][i]!)) first[phase][i] = now;
+  const counts = (): PhaseCounts => {
+    const at = PHASES.map((_, p) => reached.reduce((k, r) => k + (r >= p ? 1 : 0), 0));
+    return {
+      ...(Object.fromEntries(PHASES.map((p, i) => [p, at[i]])) as Record<Phase, number>),
+      failed: failed.reduce((a, b) => a + b, 0),
+    };
   };
   const sample = () => {
     const now = wallMs() - sinceMs;
     let finished = 0;
-    fleet.agents.forEach((a, i) => {
-      const s = a.agent.state();
+    for (let i = 0; i < n; i++) {
+      if (reached[i] === COMMITTED) {
+        finished += 1;
+        continue;
+      }
+      const s = fleet.agents[i]!.agent.state();
       const job = s.job?.model.bundleId === bundleId ? s.job : null;
       const committed = s.committed?.ref.bundleId === bundleId;
       // At or past a phase: a phase shorter than a sample is still marked.
-      const reached = committed ? PHASES.length - 1 : job ? JOB_PHASES.indexOf(job.phase) : -1;
-      for (let p = 0; p <= reached; p++) mark(PHASES[p]!, i, now);
+      const at = committed ? COMMITTED : job ? JOB_PHASES.indexOf(job.phase) : -1;
+      for (let p = reached[i]! + 1; p <= at; p++) first[p]![i] = now;
+      reached[i] = Math.max(reached[i]!, at);
       failed[i] = !job && !committed && s.last?.bundleId === bundleId ? 1 : 0;
       if (committed || failed[i]) finished += 1;
-    });
+    }
     return finished === n;
   };
-  return { first, failed, counts, sample };
+  const spreads = () =>
+    Object.fromEntries(PHASES.map((p, i) => [p, spread(first[i]!)])) as Record<Phase, Spread>;
+  return { counts, sample, spreads };
 }
 
 function runFleetProcess(): void {
@@ -284,10 +292,7 @@ function runFleetProcess(): void {
             downloads[k] = (downloads[k] ?? 0) + v;
         reply({
           type: 'watched',
-          phases: Object.fromEntries(PHASES.map((p) => [p, spread(watch.first[p])])) as Record<
-            Phase,
-            Spread
-          >,
+          phases: watch.spreads(),
           failed: watch.counts().failed,
           downloads,
           published,
@@ -315,6 +320,7 @@ interface BenchOptions {
   bareConcurrency: number;
   timeoutS: number;
   agentSigning: 'tweetnacl' | 'native';
+  countQueries: boolean;
 }
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -327,6 +333,7 @@ function parseOptions(argv: string[]): BenchOptions {
       'bare-concurrency': { type: 'string', default: '200' },
       timeout: { type: 'string', default: '600' },
       'agent-signing': { type: 'string', default: 'tweetnacl' },
+      'count-queries': { type: 'boolean', default: false },
     },
   });
   const positive = (name: string, text: string) => {
@@ -346,6 +353,7 @@ function parseOptions(argv: string[]): BenchOptions {
     bareConcurrency: positive('bare-concurrency', values['bare-concurrency']),
     timeoutS: positive('timeout', values.timeout),
     agentSigning: signing,
+    countQueries: values['count-queries'],
   };
 }
 
@@ -495,230 +503,303 @@ function cpuShares(
 }
 const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
 
-async function runBench(options: BenchOptions): Promise<void> {
-  const startedMs = wallMs();
-  const problems: string[] = [];
-  const meter = createSocketByteMeter();
-  const parentRss = startRssSampler();
-  const code = describeCode();
-  const loadAtStart = loadavg()[0]!;
-  log(`rollout bench: ${options.agents} agents, commit ${code.commit}`);
+/**
+ * `--count-queries`: counts the control plane's SQL statements and the rows
+ * they return, by statement (drizzle's PGlite driver is wrapped; wall times
+ * would include PGlite's queue, so none are given).
+ */
+function countQueries(): () => { sql: string; calls: number; rows: number }[] {
+  const counts = new Map<string, { calls: number; rows: number }>();
+  const proto = PglitePreparedQuery.prototype as unknown as {
+    queryWithCache: (
+      this: unknown,
+      sql: string,
+      params: unknown,
+      run: () => Promise<unknown>,
+    ) => Promise<unknown>;
+  };
+  const original = proto.queryWithCache;
+  proto.queryWithCache = function (this: unknown, text, params, run) {
+    const key = text.replace(/\s+/g, ' ').slice(0, 100);
+    return original.call(this, text, params, async () => {
+      const result = (await run()) as { rows?: unknown[] } | undefined;
+      const entry = counts.get(key) ?? { calls: 0, rows: 0 };
+      entry.calls += 1;
+      entry.rows += result?.rows?.length ?? 0;
+      counts.set(key, entry);
+      return result;
+    });
+  };
+  return () =>
+    [...counts]
+      .map(([sql, c]) => ({ sql, ...c }))
+      .sort((a, b) => b.rows + b.calls - (a.rows + a.calls))
+      .slice(0, 12);
+}
 
+type FleetProcess = BenchChild<ToFleet, FromFleet>;
+
+/** The control plane with the trust root and the bundle installed; block frames are recorded. */
+interface Stage {
+  bundle: Uint8Array;
+  bundleId: string;
+  cp: ControlPlane;
+  dir: string;
+  brokerPort: number;
+  call: ReturnType<typeof createApi>;
+  /** Every block frame the control plane published (broadcast and repairs), in order. */
+  frames: Uint8Array[];
+}
+
+async function setUp(): Promise<Stage> {
   log('building the trust root and a ~200 KB bundle...');
   const kit = await createFleetBundleKit();
   const bundle = await buildBenchBundle(kit);
   const bundleId = await bundleIdOf(bundle);
   log(`  bundle ${bundle.length} bytes`);
-
   const dir = await mkdtemp(join(tmpdir(), 'fleet-rollout-bench-'));
+  // Silent: pino writes to stdout, which is the JSON's.
   const config = mergeConfig({ httpPort: 0, mqttPort: 0, dataDir: dir, logLevel: 'silent' });
   const cp = await runControlPlane({ config, announce: () => undefined });
-  const brokerPort = Number(new URL(cp.broker!.deviceUrl).port);
   const call = createApi(cp, cp.firstAdminToken!);
-  let fleet: ReturnType<typeof forkBenchChild<ToFleet, FromFleet>> | null = null;
+  await call('PUT', '/v1/trust/root', kit.rootBytes);
+  await call('POST', '/v1/models', bundle);
   const frames: Uint8Array[] = [];
-  let result: Record<string, unknown>;
+  await cp.broker!.subscribe(bundleBlocksTopic(bundleId), (_topic, payload) => {
+    frames.push(payload);
+    return Promise.resolve();
+  });
+  const brokerPort = Number(new URL(cp.broker!.deviceUrl).port);
+  return { bundle, bundleId, cp, dir, brokerPort, call, frames };
+}
+
+async function enrolFleet(stage: Stage, fleet: FleetProcess, options: BenchOptions) {
+  const { cp } = stage;
+  log(`enrolling ${options.agents} agents (${options.enrolConcurrency} at a time)...`);
+  fleet.send({
+    type: 'enrol',
+    controlPlaneUrl: cp.url!,
+    operatorToken: cp.firstAdminToken!,
+    mqttUrl: cp.broker!.deviceUrl,
+    count: options.agents,
+    concurrency: options.enrolConcurrency,
+    nativeSigning: options.agentSigning === 'native',
+  });
+  const enrolled = await fleet.next('enrolled');
+  log(`  ${options.agents} agents started in ${(enrolled.enrolMs / 1000).toFixed(1)} s`);
+  // Their online states may still be queued at the control plane: wait, so the rollout starts quiet.
+  const settleStartMs = wallMs();
+  const allOnline = await until(async () => (await onlineDevices(cp)) >= options.agents, 120_000);
+  const settleMs = wallMs() - settleStartMs;
+  log(`  the control plane saw them all online ${(settleMs / 1000).toFixed(1)} s later`);
+  return {
+    figures: {
+      agentsStartedMs: Math.round(enrolled.enrolMs),
+      agentsPerS: round(options.agents / (enrolled.enrolMs / 1000), 1),
+      allOnlineAtControlPlaneAfterMs: allOnline ? Math.round(settleMs) : null,
+    },
+    rssBeforeBytes: enrolled.rssBeforeBytes,
+  };
+}
+
+/** Creates the rollout and follows it until every agent has committed (or --timeout), then until the control plane says it is done. */
+async function runRollout(
+  stage: Stage,
+  fleet: FleetProcess,
+  options: BenchOptions,
+  meter: SocketByteMeter,
+  problems: string[],
+  progress: () => string,
+) {
+  const { call, cp } = stage;
+  const brokerBytesBefore = meter.bytesWrittenOnPort(stage.brokerPort);
+  const cpuBefore = readCpuTimes([process.pid, fleet.pid]);
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const sinceMs = wallMs();
+  const seconds = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+  fleet.send({ type: 'watch', bundleId: stage.bundleId, sinceMs });
+  const watched = fleet.next('watched', options.timeoutS * 1000 + 60_000);
+  log(`rollout of ${stage.bundle.length} bytes to ${options.agents} agents...`);
+  const progressTimer = setInterval(() => {
+    const rss = mb(process.memoryUsage.rss());
+    log(`  ${seconds(wallMs() - sinceMs)}: ${progress()}; control plane rss ${rss} MB`);
+  }, 2_000);
+  const stopTimer = setTimeout(() => {
+    problems.push(`not every agent committed within --timeout ${options.timeoutS} s`);
+    fleet.send({ type: 'stop' });
+  }, options.timeoutS * 1000);
   try {
-    await call('PUT', '/v1/trust/root', kit.rootBytes);
-    await call('POST', '/v1/models', bundle);
-    await cp.broker!.subscribe(bundleBlocksTopic(bundleId), (_topic, payload) => {
-      frames.push(payload);
-      return Promise.resolve();
-    });
-
-    // Enrolment, in the fleet process.
-    let lastProgress = '';
-    fleet = forkBenchChild<ToFleet, FromFleet>(fileURLToPath(import.meta.url), 'fleet', (m) => {
-      if (m.type === 'enrol-progress') log(`  enrolled ${m.started}/${m.total}`);
-      if (m.type === 'progress')
-        lastProgress =
-          PHASES.map((p) => `${p} ${m.counts[p]}`).join(', ') + `, failed ${m.counts.failed}`;
-    });
-    log(`enrolling ${options.agents} agents (${options.enrolConcurrency} at a time)...`);
-    fleet.send({
-      type: 'enrol',
-      controlPlaneUrl: cp.url!,
-      operatorToken: cp.firstAdminToken!,
-      mqttUrl: cp.broker!.deviceUrl,
-      count: options.agents,
-      concurrency: options.enrolConcurrency,
-      nativeSigning: options.agentSigning === 'native',
-    });
-    const enrolled = await fleet.next('enrolled');
-    log(`  ${options.agents} agents started in ${(enrolled.enrolMs / 1000).toFixed(1)} s`);
-    const settleStartMs = wallMs();
-    const allOnline = await until(async () => (await onlineDevices(cp)) >= options.agents, 120_000);
-    const settleMs = wallMs() - settleStartMs;
-    if (!allOnline)
-      problems.push(
-        `only ${await onlineDevices(cp)} of ${options.agents} devices online after 120 s`,
-      );
-    log(`  the control plane saw them online ${(settleMs / 1000).toFixed(1)} s later`);
-    const fleetRssBaseline = enrolled.rssBeforeBytes;
-
-    // The rollout.
-    const brokerBytesBefore = meter.bytesWrittenOnPort(brokerPort);
-    const cpuBefore = readCpuTimes([process.pid, fleet.pid]);
-    const delay = monitorEventLoopDelay({ resolution: 10 });
-    delay.enable();
-    const sinceMs = wallMs();
-    fleet.send({ type: 'watch', bundleId, sinceMs });
-    const watched = fleet.next('watched', options.timeoutS * 1000 + 60_000);
-    log(`rollout of ${bundle.length} bytes to ${options.agents} agents...`);
     const created = await call<RolloutSummary>('POST', '/v1/rollouts', {
       model: `${MODEL.name}@${MODEL.version}`,
       target: 'all',
       ...POLICY,
     });
     const createMs = wallMs() - sinceMs;
-    log(`  created ${created.id} in ${(createMs / 1000).toFixed(1)} s (its deploys sent)`);
-    const progressTimer = setInterval(() => {
-      log(
-        `  ${((wallMs() - sinceMs) / 1000).toFixed(0)} s: ${lastProgress}; control plane rss ${mb(process.memoryUsage.rss())} MB`,
+    log(`  created ${created.id}: the request took ${seconds(createMs)} (it sends the deploys)`);
+    const atAgents = await watched;
+    clearTimeout(stopTimer);
+    const { committed } = atAgents.phases;
+    const allCommittedMs = committed.count === options.agents ? committed.maxMs : null;
+    const finished = await until(async () => {
+      const { rollouts } = await call<{ rollouts: RolloutSummary[] }>(
+        'GET',
+        '/v1/rollouts?limit=1',
       );
-    }, 2_000);
-    const stopTimer = setTimeout(() => {
-      problems.push(`not every agent committed within --timeout ${options.timeoutS} s`);
-      fleet!.send({ type: 'stop' });
-    }, options.timeoutS * 1000);
-    const atAgents = await watched.finally(() => {
-      clearInterval(progressTimer);
-      clearTimeout(stopTimer);
-    });
-    const allCommittedMs =
-      atAgents.phases.committed.count === options.agents ? atAgents.phases.committed.maxMs : null;
-    let final: RolloutSummary | null = null;
-    const finishedAtCp = await until(async () => {
-      const page = await call<{ rollouts: RolloutSummary[] }>('GET', '/v1/rollouts?limit=1');
-      final = page.rollouts[0] ?? null;
-      return final?.status === 'completed' || final?.status === 'aborted';
+      return rollouts[0]?.status === 'completed' || rollouts[0]?.status === 'aborted';
     }, 60_000);
-    const completedMs = finishedAtCp ? wallMs() - sinceMs : null;
-    delay.disable();
+    const completedMs = finished ? Math.round(wallMs() - sinceMs) : null;
+    const wallWindowMs = Math.round(wallMs() - sinceMs);
     const cpuAfter = readCpuTimes([process.pid, fleet.pid]);
-    const rolloutWallMs = wallMs() - sinceMs;
-    const brokerSentBytes = meter.bytesWrittenOnPort(brokerPort) - brokerBytesBefore;
-    const shown = await call<
-      RolloutSummary & { devices: { status: string; error: { code: string } | null }[] }
-    >('GET', `/v1/rollouts/${created.id}`);
+    const brokerSentBytes = meter.bytesWrittenOnPort(stage.brokerPort) - brokerBytesBefore;
+    delay.disable();
+    const shown = await call<RolloutSummary & { devices: { error: { code: string } | null }[] }>(
+      'GET',
+      `/v1/rollouts/${created.id}`,
+    );
     const failures: Record<string, number> = {};
     for (const d of shown.devices)
       if (d.error) failures[d.error.code] = (failures[d.error.code] ?? 0) + 1;
     if (shown.status !== 'completed')
-      problems.push(`rollout ${shown.status}: ${shown.reason ?? ''}`);
+      problems.push(
+        `rollout ${shown.status} 60 s after the agents finished: ${shown.reason ?? ''}`,
+      );
     if (atAgents.failed > 0)
       problems.push(`${atAgents.failed} agents ended the update without committing`);
     log(
-      `  all committed at the agents: ${allCommittedMs === null ? 'NO' : `${(allCommittedMs / 1000).toFixed(1)} s`}; rollout ${shown.status} at ${completedMs === null ? '-' : (completedMs / 1000).toFixed(1)} s`,
+      `  all committed at the agents: ${seconds(allCommittedMs)}; ${shown.status} at the control plane: ${seconds(completedMs)}`,
     );
-
-    const distribution = cp.distribution.stats();
-    const fleetBytes = options.agents * bundle.length;
-    result = {
-      enrolment: {
-        agentsStartedMs: Math.round(enrolled.enrolMs),
-        agentsPerS: round(options.agents / (enrolled.enrolMs / 1000), 1),
-        allOnlineAtControlPlaneAfterMs: Math.round(settleMs),
-      },
-      rollout: {
-        id: created.id,
-        status: shown.status,
-        createRequestMs: Math.round(createMs),
-        allCommittedMs,
-        devicesPerS: allCommittedMs ? round(options.agents / (allCommittedMs / 1000), 1) : null,
-        completedAtControlPlaneMs: completedMs === null ? null : Math.round(completedMs),
-        atAgents: { ...atAgents.phases, failed: atAgents.failed },
-        controlPlaneCounts: shown.counts,
-        failures,
-        cpu: {
-          wallMs: Math.round(rolloutWallMs),
-          ...cpuShares(cpuBefore, cpuAfter),
-          benchEventLoopDelayP99Ms: Math.round(delay.percentile(99) / 1e6),
-          fleetEventLoopDelayP99Ms: atAgents.eventLoopDelayP99Ms,
+    const fleetBytes = options.agents * stage.bundle.length;
+    const published = Object.values(atAgents.published).reduce((a, b) => a + b, 0);
+    return {
+      allCommittedMs,
+      peakRssBytes: atAgents.peakRssBytes,
+      figures: {
+        rollout: {
+          id: created.id,
+          status: shown.status,
+          createRequestMs: Math.round(createMs),
+          allCommittedMs,
+          devicesPerS: allCommittedMs ? round(options.agents / (allCommittedMs / 1000), 1) : null,
+          completedAtControlPlaneMs: completedMs,
+          atAgents: { ...atAgents.phases, failed: atAgents.failed },
+          controlPlaneCounts: shown.counts,
+          failures,
+          cpu: {
+            wallMs: wallWindowMs,
+            ...cpuShares(cpuBefore, cpuAfter),
+            controlPlaneEventLoopDelayP99Ms: Math.round(delay.percentile(99) / 1e6),
+            fleetEventLoopDelayP99Ms: atAgents.eventLoopDelayP99Ms,
+          },
         },
-      },
-      bytes: {
-        bundleBytes: bundle.length,
-        agentsTimesBundleBytes: fleetBytes,
-        brokerSentBytes,
-        brokerSentToAgentsTimesBundle: round(brokerSentBytes / fleetBytes, 3),
-        controlPlanePublished: distribution,
-        agentDownloads: atAgents.downloads,
-      },
-      agentMessagesPublished: {
-        ...atAgents.published,
-        perAgent: round(
-          Object.values(atAgents.published).reduce((a, b) => a + b, 0) / options.agents,
-          1,
-        ),
-      },
-      memory: {
-        fleetProcessBeforeEnrolMB: mb(fleetRssBaseline),
-        fleetProcessPeakMB: mb(atAgents.peakRssBytes),
-        peakRssPerAgentKB: round(
-          (atAgents.peakRssBytes - fleetRssBaseline) / options.agents / 1024,
-          1,
-        ),
-        controlPlaneProcessPeakMB: mb(parentRss.peakBytes()),
+        bytes: {
+          bundleBytes: stage.bundle.length,
+          agentsTimesBundleBytes: fleetBytes,
+          brokerSentBytes,
+          brokerSentToAgentsTimesBundle: round(brokerSentBytes / fleetBytes, 3),
+          controlPlanePublished: cp.distribution.stats(),
+          agentDownloads: atAgents.downloads,
+        },
+        agentMessagesPublished: {
+          ...atAgents.published,
+          perAgent: round(published / options.agents, 1),
+        },
       },
     };
   } finally {
-    if (fleet) {
-      fleet.send({ type: 'close' });
-      await fleet.next('closed', 120_000).catch((e: unknown) => problems.push(String(e)));
-      await fleet.stop();
-    }
-    await cp.close();
-    await rm(dir, { recursive: true, force: true });
+    clearInterval(progressTimer);
+    clearTimeout(stopTimer);
   }
+}
 
-  // The limit: the broadcast frames (each block once) to N plain clients.
-  const broadcast = new Map<number, Uint8Array>();
+/** The broadcast: the first frame of each block, in the order published. */
+function broadcastFrames(frames: Uint8Array[]): Uint8Array[] {
+  const byIndex = new Map<number, Uint8Array>();
   for (const frame of frames) {
     const index = decodeBlockFrame(frame).index;
-    if (!broadcast.has(index)) broadcast.set(index, frame);
+    if (!byIndex.has(index)) byIndex.set(index, frame);
   }
+  return [...byIndex.values()];
+}
+
+function checkTargets(agents: number, allCommittedMs: number | null, bareMs: number | null) {
+  const toBare = allCommittedMs !== null && bareMs ? round(allCommittedMs / bareMs, 2) : null;
+  const under60s = allCommittedMs !== null && allCommittedMs < 60_000;
+  const within3x = toBare !== null && toBare <= 3;
+  return {
+    rolloutToBare: toBare,
+    targets: {
+      fleet10k: {
+        target: '10,000 agents all committed in under 60 s, within 3x the bare-broker time',
+        met: agents >= 10_000 && under60s && within3x,
+      },
+      under60s: { met: under60s, allCommittedMs },
+      within3xBare: { met: within3x, rolloutToBare: toBare },
+      ci1000: {
+        target: 'at least 1,000 agents all committed',
+        met: agents >= 1_000 && allCommittedMs !== null,
+      },
+    },
+  };
+}
+
+async function runBench(options: BenchOptions): Promise<void> {
+  const startedMs = wallMs();
+  const problems: string[] = [];
+  const fail = (what: string) => (error: unknown) => {
+    problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    log(`${what} FAILED: ${String(error)}`);
+  };
+  const meter = createSocketByteMeter();
+  const benchRss = startRssSampler();
+  const queries = options.countQueries ? countQueries() : null;
+  const code = describeCode();
+  const loadAtStart = loadavg()[0]!;
+  log(`rollout bench: ${options.agents} agents, commit ${code.commit}`);
+
+  const stage = await setUp();
+  let lastProgress = 'waiting for the fleet';
+  const fleet: FleetProcess = forkBenchChild(fileURLToPath(import.meta.url), 'fleet', (m) => {
+    if (m.type === 'enrol-progress') log(`  enrolled ${m.started}/${m.total}`);
+    if (m.type === 'progress')
+      lastProgress =
+        PHASES.map((p) => `${p} ${m.counts[p]}`).join(', ') + `, failed ${m.counts.failed}`;
+  });
+  let enrolment: Awaited<ReturnType<typeof enrolFleet>> | null = null;
+  let rollout: Awaited<ReturnType<typeof runRollout>> | null = null;
+  try {
+    enrolment = await enrolFleet(stage, fleet, options);
+    rollout = await runRollout(stage, fleet, options, meter, problems, () => lastProgress);
+  } catch (error) {
+    fail('the rollout run')(error);
+  } finally {
+    fleet.send({ type: 'close' });
+    await fleet.next('closed', 120_000).catch(fail('closing the fleet'));
+    await fleet.stop();
+    await stage.cp.close();
+    await rm(stage.dir, { recursive: true, force: true });
+  }
+
+  // The limit: the same broadcast frames, through a bare broker, to N plain clients.
+  const frames = broadcastFrames(stage.frames);
   let bare: BareBrokerResult | null = null;
-  if (broadcast.size === 0) problems.push('no block frames were seen: no bare-broker comparison');
+  if (frames.length === 0) problems.push('no block frames were seen: no bare-broker comparison');
   else {
-    log(`bare broker: ${broadcast.size} frames to ${options.agents} plain MQTT clients...`);
+    log(`bare broker: ${frames.length} frames to ${options.agents} plain MQTT clients...`);
     bare = await measureBareBroker({
       clients: options.agents,
-      frames: [...broadcast.values()],
+      frames,
       concurrency: options.bareConcurrency,
       meter,
       log,
-    }).catch((error: unknown) => {
-      problems.push(`bare broker: ${String(error)}`);
-      return null;
-    });
+    }).catch((error: unknown) => (fail('bare broker')(error), null));
     if (bare)
       log(
-        `  delivered in ${(bare.deliverMs / 1000).toFixed(2)} s (connecting took ${(bare.connectMs / 1000).toFixed(1)} s)`,
+        `  delivered in ${(bare.deliverMs / 1000).toFixed(2)} s (connecting first took ${(bare.connectMs / 1000).toFixed(1)} s)`,
       );
   }
 
-  const rollout = result['rollout'] as { allCommittedMs: number | null } | undefined;
-  const allCommittedMs = rollout?.allCommittedMs ?? null;
-  const toBare = allCommittedMs !== null && bare ? round(allCommittedMs / bare.deliverMs, 2) : null;
-  const targets = {
-    fleet10k: {
-      target: '10,000 agents all committed in under 60 s, within 3x the bare-broker time',
-      agents: options.agents,
-      met:
-        options.agents >= 10_000 &&
-        allCommittedMs !== null &&
-        allCommittedMs < 60_000 &&
-        toBare !== null &&
-        toBare <= 3,
-    },
-    under60s: { met: allCommittedMs !== null && allCommittedMs < 60_000, allCommittedMs },
-    within3xBare: { met: toBare !== null && toBare <= 3, rolloutToBare: toBare },
-    ci1000: {
-      target: 'at least 1,000 agents all committed',
-      met: options.agents >= 1_000 && allCommittedMs !== null,
-    },
-  };
+  const rssBefore = enrolment?.rssBeforeBytes ?? 0;
   console.log(
     JSON.stringify({
       bench: 'simulator.rollout',
@@ -746,10 +827,19 @@ async function runBench(options: BenchOptions): Promise<void> {
         processes:
           'control plane and broker: the bench process; the N agents: one forked process; bare broker: the bench process, its N clients: one forked process',
       },
-      ...result,
+      enrolment: enrolment?.figures ?? null,
+      ...(rollout?.figures ?? { rollout: null }),
+      memory: {
+        fleetProcessBeforeEnrolMB: mb(rssBefore),
+        fleetProcessPeakMB: rollout ? mb(rollout.peakRssBytes) : null,
+        peakRssPerAgentKB: rollout
+          ? round((rollout.peakRssBytes - rssBefore) / options.agents / 1024, 1)
+          : null,
+        controlPlaneProcessPeakMB: mb(benchRss.peakBytes()),
+      },
       bareBroker: bare,
-      rolloutToBare: toBare,
-      targets,
+      ...checkTargets(options.agents, rollout?.allCommittedMs ?? null, bare?.deliverMs ?? null),
+      ...(queries ? { controlPlaneQueries: queries() } : {}),
       clean: problems.length === 0,
       problems,
       totalS: Math.round((wallMs() - startedMs) / 1000),
