@@ -549,6 +549,8 @@ interface Stage {
   call: ReturnType<typeof createApi>;
   /** Every block frame the control plane published (broadcast and repairs), in order. */
   frames: Uint8Array[];
+  /** When each of `frames` was published (wall ms). */
+  frameTimesMs: number[];
 }
 
 async function setUp(): Promise<Stage> {
@@ -565,12 +567,14 @@ async function setUp(): Promise<Stage> {
   await call('PUT', '/v1/trust/root', kit.rootBytes);
   await call('POST', '/v1/models', bundle);
   const frames: Uint8Array[] = [];
+  const frameTimesMs: number[] = [];
   await cp.broker!.subscribe(bundleBlocksTopic(bundleId), (_topic, payload) => {
     frames.push(payload);
+    frameTimesMs.push(wallMs());
     return Promise.resolve();
   });
   const brokerPort = Number(new URL(cp.broker!.deviceUrl).port);
-  return { bundle, bundleId, cp, dir, brokerPort, call, frames };
+  return { bundle, bundleId, cp, dir, brokerPort, call, frames, frameTimesMs };
 }
 
 async function enrolFleet(stage: Stage, fleet: FleetProcess, options: BenchOptions) {
@@ -609,7 +613,7 @@ async function runRollout(
   options: BenchOptions,
   meter: SocketByteMeter,
   problems: string[],
-  progress: () => string,
+  progress: () => { text: string; counts: PhaseCounts | null },
 ) {
   const { call, cp } = stage;
   const brokerBytesBefore = meter.bytesWrittenOnPort(stage.brokerPort);
@@ -623,7 +627,7 @@ async function runRollout(
   log(`rollout of ${stage.bundle.length} bytes to ${options.agents} agents...`);
   const progressTimer = setInterval(() => {
     const rss = mb(process.memoryUsage.rss());
-    log(`  ${seconds(wallMs() - sinceMs)}: ${progress()}; control plane rss ${rss} MB`);
+    log(`  ${seconds(wallMs() - sinceMs)}: ${progress().text}; control plane rss ${rss} MB`);
   }, 2_000);
   const stopTimer = setTimeout(() => {
     problems.push(`not every agent committed within --timeout ${options.timeoutS} s`);
@@ -637,10 +641,15 @@ async function runRollout(
     });
     const createMs = wallMs() - sinceMs;
     log(`  created ${created.id}: the request took ${seconds(createMs)} (it sends the deploys)`);
-    const atAgents = await watched;
+    const atAgents = await watched.catch((error: unknown) => {
+      problems.push(
+        `${String(error)}: the fleet process was too busy to answer; its last progress report is given`,
+      );
+      return null;
+    });
     clearTimeout(stopTimer);
-    const { committed } = atAgents.phases;
-    const allCommittedMs = committed.count === options.agents ? committed.maxMs : null;
+    const committed = atAgents?.phases.committed;
+    const allCommittedMs = committed?.count === options.agents ? committed.maxMs : null;
     const finished = await until(async () => {
       const { rollouts } = await call<{ rollouts: RolloutSummary[] }>(
         'GET',
@@ -662,18 +671,19 @@ async function runRollout(
       if (d.error) failures[d.error.code] = (failures[d.error.code] ?? 0) + 1;
     if (shown.status !== 'completed')
       problems.push(
-        `rollout ${shown.status} 60 s after the agents finished: ${shown.reason ?? ''}`,
+        `rollout ${shown.status} when the bench stopped following it${shown.reason ? `: ${shown.reason}` : ''}`,
       );
-    if (atAgents.failed > 0)
-      problems.push(`${atAgents.failed} agents ended the update without committing`);
+    const failed = atAgents?.failed ?? progress().counts?.failed ?? 0;
+    if (failed > 0) problems.push(`${failed} agents ended the update without committing`);
     log(
       `  all committed at the agents: ${seconds(allCommittedMs)}; ${shown.status} at the control plane: ${seconds(completedMs)}`,
     );
     const fleetBytes = options.agents * stage.bundle.length;
-    const published = Object.values(atAgents.published).reduce((a, b) => a + b, 0);
+    const published = atAgents?.published ?? {};
+    const publishedCount = Object.values(published).reduce((a, b) => a + b, 0);
     return {
       allCommittedMs,
-      peakRssBytes: atAgents.peakRssBytes,
+      peakRssBytes: atAgents?.peakRssBytes ?? null,
       figures: {
         rollout: {
           id: created.id,
@@ -682,14 +692,16 @@ async function runRollout(
           allCommittedMs,
           devicesPerS: allCommittedMs ? round(options.agents / (allCommittedMs / 1000), 1) : null,
           completedAtControlPlaneMs: completedMs,
-          atAgents: { ...atAgents.phases, failed: atAgents.failed },
+          atAgents: atAgents
+            ? { ...atAgents.phases, failed }
+            : { lastProgressReport: progress().counts },
           controlPlaneCounts: shown.counts,
           failures,
           cpu: {
             wallMs: wallWindowMs,
             ...cpuShares(cpuBefore, cpuAfter),
             controlPlaneEventLoopDelayP99Ms: Math.round(delay.percentile(99) / 1e6),
-            fleetEventLoopDelayP99Ms: atAgents.eventLoopDelayP99Ms,
+            fleetEventLoopDelayP99Ms: atAgents?.eventLoopDelayP99Ms ?? null,
           },
         },
         bytes: {
@@ -698,11 +710,18 @@ async function runRollout(
           brokerSentBytes,
           brokerSentToAgentsTimesBundle: round(brokerSentBytes / fleetBytes, 3),
           controlPlanePublished: cp.distribution.stats(),
-          agentDownloads: atAgents.downloads,
+          // The broadcast, then repairs: when the first and the last block frame went out.
+          blockFramesMs: {
+            first: stage.frameTimesMs[0] ? Math.round(stage.frameTimesMs[0] - sinceMs) : null,
+            last: stage.frameTimesMs.length
+              ? Math.round(stage.frameTimesMs.at(-1)! - sinceMs)
+              : null,
+          },
+          agentDownloads: atAgents?.downloads ?? null,
         },
         agentMessagesPublished: {
-          ...atAgents.published,
-          perAgent: round(published / options.agents, 1),
+          ...published,
+          perAgent: atAgents ? round(publishedCount / options.agents, 1) : null,
         },
       },
     };
@@ -758,12 +777,17 @@ async function runBench(options: BenchOptions): Promise<void> {
   log(`rollout bench: ${options.agents} agents, commit ${code.commit}`);
 
   const stage = await setUp();
-  let lastProgress = 'waiting for the fleet';
+  let lastProgress: { text: string; counts: PhaseCounts | null } = {
+    text: 'waiting for the fleet',
+    counts: null,
+  };
   const fleet: FleetProcess = forkBenchChild(fileURLToPath(import.meta.url), 'fleet', (m) => {
     if (m.type === 'enrol-progress') log(`  enrolled ${m.started}/${m.total}`);
     if (m.type === 'progress')
-      lastProgress =
-        PHASES.map((p) => `${p} ${m.counts[p]}`).join(', ') + `, failed ${m.counts.failed}`;
+      lastProgress = {
+        text: PHASES.map((p) => `${p} ${m.counts[p]}`).join(', ') + `, failed ${m.counts.failed}`,
+        counts: m.counts,
+      };
   });
   let enrolment: Awaited<ReturnType<typeof enrolFleet>> | null = null;
   let rollout: Awaited<ReturnType<typeof runRollout>> | null = null;
@@ -800,6 +824,7 @@ async function runBench(options: BenchOptions): Promise<void> {
   }
 
   const rssBefore = enrolment?.rssBeforeBytes ?? 0;
+  const peakRss = rollout?.peakRssBytes ?? null;
   console.log(
     JSON.stringify({
       bench: 'simulator.rollout',
@@ -831,10 +856,8 @@ async function runBench(options: BenchOptions): Promise<void> {
       ...(rollout?.figures ?? { rollout: null }),
       memory: {
         fleetProcessBeforeEnrolMB: mb(rssBefore),
-        fleetProcessPeakMB: rollout ? mb(rollout.peakRssBytes) : null,
-        peakRssPerAgentKB: rollout
-          ? round((rollout.peakRssBytes - rssBefore) / options.agents / 1024, 1)
-          : null,
+        fleetProcessPeakMB: peakRss === null ? null : mb(peakRss),
+        peakRssPerAgentKB: peakRss ? round((peakRss - rssBefore) / options.agents / 1024, 1) : null,
         controlPlaneProcessPeakMB: mb(benchRss.peakBytes()),
       },
       bareBroker: bare,
