@@ -13,8 +13,12 @@
  *
  * `writeFileAtomic` is the crash-safe write (temp file, fsync, rename, fsync
  * the directory) both the bundle tools and the agent's state files use.
+ *
+ * `nativeSigner` / `generateKeyPairNative` sign and make Ed25519 keys through
+ * node:crypto, about 100x faster than tweetnacl, with identical signatures.
  */
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-write.ts';
+export { generateKeyPairNative, nativeSigner } from './ed25519-native.ts';
 import { constants, inflateRaw } from 'node:zlib';
 import {
   asMalformed,

@@ -21,12 +21,6 @@
  * script with `--role fleet`, this file is the fleet process. See README.md.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  createPrivateKey,
-  generateKeyPairSync,
-  sign as nodeSign,
-  type KeyObject,
-} from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +29,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { PglitePreparedQuery } from 'drizzle-orm/pglite/session';
-import nacl from 'tweetnacl';
 import {
   buildBundle,
   buildDenseModel,
@@ -93,7 +86,6 @@ type ToFleet =
       mqttUrl: string;
       count: number;
       concurrency: number;
-      nativeSigning: boolean;
     }
   | { type: 'watch'; bundleId: string; sinceMs: number }
   | { type: 'stop' }
@@ -123,46 +115,6 @@ function spread(times: Float64Array): Spread {
     p90Ms: at(0.9),
     maxMs: seen.length ? Math.round(seen.at(-1)!) : null,
   };
-}
-
-/** PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows (RFC 8410). */
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-
-/**
- * `--agent-signing native`: what moving device-side signing from tweetnacl
- * (pure JS, ~5 ms a signature here) to node:crypto's Ed25519 (~0.04 ms)
- * would give. Replaces tweetnacl's `sign.detached` and `sign.keyPair` in the
- * fleet process only (the control plane holds no keys and verifies natively
- * already); signatures are byte-identical (Ed25519 is deterministic).
- */
-function useNativeSigning(): void {
-  const keys = new WeakMap<Uint8Array, KeyObject>();
-  const tweetnacl = { detached: nacl.sign.detached, keyPair: nacl.sign.keyPair };
-  const detached = (message: Uint8Array, secretKey: Uint8Array): Uint8Array => {
-    let key = keys.get(secretKey);
-    if (!key) {
-      const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
-      key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-      keys.set(secretKey, key);
-    }
-    return new Uint8Array(nodeSign(null, message, key));
-  };
-  nacl.sign.detached = Object.assign(detached, {
-    verify: (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) =>
-      tweetnacl.detached.verify(message, signature, publicKey),
-  });
-  nacl.sign.keyPair = Object.assign(
-    () => {
-      const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-      const seed = Buffer.from(jwk.d!, 'base64url');
-      const publicKey = new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
-      return { publicKey, secretKey: new Uint8Array(Buffer.concat([seed, publicKey])) };
-    },
-    {
-      fromSecretKey: (secretKey: Uint8Array) => tweetnacl.keyPair.fromSecretKey(secretKey),
-      fromSeed: (seed: Uint8Array) => tweetnacl.keyPair.fromSeed(seed),
-    },
-  );
 }
 
 /**
@@ -238,7 +190,6 @@ function runFleetProcess(): void {
   async function handle(message: ToFleet): Promise<void> {
     switch (message.type) {
       case 'enrol': {
-        if (message.nativeSigning) useNativeSigning();
         const rssBeforeBytes = process.memoryUsage.rss();
         const startMs = wallMs();
         let lastMs = startMs;
@@ -319,7 +270,6 @@ interface BenchOptions {
   enrolConcurrency: number;
   bareConcurrency: number;
   timeoutS: number;
-  agentSigning: 'tweetnacl' | 'native';
   countQueries: boolean;
 }
 
@@ -332,7 +282,6 @@ function parseOptions(argv: string[]): BenchOptions {
       'enrol-concurrency': { type: 'string', default: '50' },
       'bare-concurrency': { type: 'string', default: '200' },
       timeout: { type: 'string', default: '600' },
-      'agent-signing': { type: 'string', default: 'tweetnacl' },
       'count-queries': { type: 'boolean', default: false },
     },
   });
@@ -342,17 +291,11 @@ function parseOptions(argv: string[]): BenchOptions {
       throw new Error(`--${name}: a positive whole number, not ${JSON.stringify(text)}`);
     return value;
   };
-  const signing = values['agent-signing'];
-  if (signing !== 'tweetnacl' && signing !== 'native')
-    throw new Error(
-      `--agent-signing: tweetnacl (the product) or native, not ${JSON.stringify(signing)}`,
-    );
   return {
     agents: positive('agents', values.agents),
     enrolConcurrency: positive('enrol-concurrency', values['enrol-concurrency']),
     bareConcurrency: positive('bare-concurrency', values['bare-concurrency']),
     timeoutS: positive('timeout', values.timeout),
-    agentSigning: signing,
     countQueries: values['count-queries'],
   };
 }
@@ -587,7 +530,6 @@ async function enrolFleet(stage: Stage, fleet: FleetProcess, options: BenchOptio
     mqttUrl: cp.broker!.deviceUrl,
     count: options.agents,
     concurrency: options.enrolConcurrency,
-    nativeSigning: options.agentSigning === 'native',
   });
   const enrolled = await fleet.next('enrolled');
   log(`  ${options.agents} agents started in ${(enrolled.enrolMs / 1000).toFixed(1)} s`);
@@ -845,10 +787,7 @@ async function runBench(options: BenchOptions): Promise<void> {
         policy: POLICY,
         controlPlane: { backend: 'pglite + embedded aedes', rollouts: mergeConfig({}).rollouts },
         agent: 'defaults: tick 1 s, health every 60 s, first repair request after 2 s quiet',
-        agentSigning:
-          options.agentSigning === 'native'
-            ? 'node:crypto Ed25519, patched over tweetnacl in the fleet process (NOT the product: the proposed fix)'
-            : 'tweetnacl (the product)',
+        agentSigning: 'node:crypto Ed25519 (nativeSigner from @fleet/protocol/node)',
         processes:
           'control plane and broker: the bench process; the N agents: one forked process; bare broker: the bench process, its N clients: one forked process',
       },

@@ -35,10 +35,16 @@ export const signedEnvelopeSchema = z.strictObject({
 
 export type SignedEnvelope = z.infer<typeof signedEnvelopeSchema>;
 
-/** A private key able to sign, with the id of its public half. */
+/**
+ * A private key able to sign, with the id of its public half. `sign`, when
+ * present, is used instead of tweetnacl over `secretKey`: a faster native
+ * backend (`nativeSigner` in `@fleet/protocol/node`), or later a key held in a
+ * secure element. Ed25519 is deterministic, so both give the same bytes.
+ */
 export interface Signer {
   keyId: string;
   secretKey: Uint8Array;
+  sign?: (message: Uint8Array) => Uint8Array;
 }
 
 /** Public keys by key id, as a trust root lists them. */
@@ -70,7 +76,10 @@ export function signEnvelope(
   return {
     payloadType,
     payload: toBase64(payload),
-    signatures: signers.map((s) => ({ keyid: s.keyId, sig: toBase64(sign(message, s.secretKey)) })),
+    signatures: signers.map((s) => ({
+      keyid: s.keyId,
+      sig: toBase64(s.sign ? s.sign(message) : sign(message, s.secretKey)),
+    })),
   };
 }
 

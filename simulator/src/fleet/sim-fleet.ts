@@ -9,7 +9,8 @@
  * publishes its will) and `restart(i)` boots a fresh agent on the same stores,
  * which is how the fault tests kill an agent at a persisted step.
  */
-import { generateKeyPair, keyIdOf, toBase64, type TrustedRoot } from '@fleet/protocol';
+import { keyIdOf, toBase64, type TrustedRoot } from '@fleet/protocol';
+import { generateKeyPairNative, nativeSigner } from '@fleet/protocol/node';
 import {
   createFleetAgent,
   createMemoryDownloadStore,
@@ -83,7 +84,7 @@ async function newIdentity(
   hardware: string,
   tags: Record<string, string>,
 ): Promise<DeviceIdentity> {
-  const pair = generateKeyPair();
+  const pair = generateKeyPairNative();
   return {
     stored: {
       schemaVersion: 1,
@@ -95,7 +96,7 @@ async function newIdentity(
       enrolled: null,
     },
     publicKey: pair.publicKey,
-    signer: { keyId: await keyIdOf(pair.publicKey), secretKey: pair.secretKey },
+    signer: nativeSigner({ keyId: await keyIdOf(pair.publicKey), secretKey: pair.secretKey }),
   };
 }
 
