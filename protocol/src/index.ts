@@ -21,3 +21,20 @@ export * from './messages/index.ts';
 export * from './bundle/golden.ts';
 export * from './transfer/bitmap.ts';
 export * from './transfer/blocks.ts';
+export * from './drift/random.ts';
+export * from './drift/kll.ts';
+export {
+  KLL_DEFAULT_K,
+  KLL_MAX_K,
+  KLL_MIN_K,
+  kllNormalizedRankError,
+  kllSerializedSizeBound,
+} from './drift/kll-levels.ts';
+export {
+  KLL_FORMAT_MAGIC,
+  KLL_FORMAT_VERSION,
+  KLL_MAX_SERIALIZED_BYTES,
+} from './drift/kll-format.ts';
+export * from './drift/frequent-items.ts';
+export * from './drift/counters.ts';
+export * from './drift/signal-sketch.ts';
