@@ -29,8 +29,15 @@ export interface Config {
     tickIntervalMs: number;
     /** Device reports arriving within this window are applied in one transaction. */
     batchWindowMs: number;
-    /** Wait between a wave's deploy commands and its block broadcast. */
-    broadcastDelayMs: number;
+    /**
+     * When a wave's blocks are broadcast (services/broadcast-gate.ts): once
+     * every device sent a deploy is subscribed, or readiness has been quiet
+     * for `broadcastQuietMs`, or at `broadcastMaxWaitMs`; never before
+     * `broadcastMinDelayMs`.
+     */
+    broadcastMinDelayMs: number;
+    broadcastQuietMs: number;
+    broadcastMaxWaitMs: number;
   };
 }
 
@@ -43,11 +50,26 @@ export const defaultConfig: Config = {
   maxBundleBytes: 64 * 1024 * 1024,
   logLevel: 'info',
   shutdownGraceMs: 10_000,
-  rollouts: { tickIntervalMs: 1_000, batchWindowMs: 50, broadcastDelayMs: 1_000 },
+  rollouts: {
+    tickIntervalMs: 1_000,
+    batchWindowMs: 50,
+    broadcastMinDelayMs: 0,
+    broadcastQuietMs: 1_000,
+    broadcastMaxWaitMs: 30_000,
+  },
+};
+
+/** What a caller may override: any key, and any of the rollout timings. */
+export type ConfigOverrides = Partial<Omit<Config, 'rollouts'>> & {
+  rollouts?: Partial<Config['rollouts']>;
 };
 
 /** Defaults, then `overrides`, ignoring keys set to undefined. */
-export function mergeConfig(overrides: Partial<Config>): Config {
+export function mergeConfig(overrides: ConfigOverrides): Config {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { ...defaultConfig, ...defined };
+  return {
+    ...defaultConfig,
+    ...defined,
+    rollouts: { ...defaultConfig.rollouts, ...overrides.rollouts },
+  };
 }

@@ -111,7 +111,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     nowMs,
     logger,
     publish: (topic, payload) => broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve(),
-    ...config.rollouts,
+    tickIntervalMs: config.rollouts.tickIntervalMs,
+    batchWindowMs: config.rollouts.batchWindowMs,
+    broadcast: {
+      minDelayMs: config.rollouts.broadcastMinDelayMs,
+      quietMs: config.rollouts.broadcastQuietMs,
+      maxWaitMs: config.rollouts.broadcastMaxWaitMs,
+    },
   });
   devices.observeState((deviceId, message) => rollouts.onDeviceState(deviceId, message));
 

@@ -6,7 +6,7 @@
 export * from './core/audit/audit-chain.ts';
 export * from './core/auth/operator-tokens.ts';
 export * from './core/errors.ts';
-export { defaultConfig, mergeConfig, type Config } from './config.ts';
+export { defaultConfig, mergeConfig, type Config, type ConfigOverrides } from './config.ts';
 export {
   createControlPlane,
   type ControlPlane,

@@ -56,7 +56,10 @@ export interface DeviceRegistry {
     actor: Actor,
   ): Promise<DeviceRow>;
   revoke(id: string, actor: Actor, reason: string): Promise<DeviceRow>;
-  /** Public key of a device that may connect (null when unknown); for the broker. */
+  /**
+   * Public key of a device that may connect (null when unknown); for the
+   * broker and every device message. Cached per device (see KEY_CACHE_TTL_MS).
+   */
   lookup(id: string): Promise<{ publicKey: Uint8Array; revoked: boolean; keyId: string } | null>;
   /**
    * A payload that arrived on `fleet/v1/dev/{id}/state`: verified against the
@@ -68,6 +71,19 @@ export interface DeviceRegistry {
   observeState(listener: (deviceId: string, message: StateMessage) => Promise<void>): void;
 }
 
+/**
+ * How long a looked-up device key and revocation flag are reused. Keys never
+ * change; revocation through this registry drops the entry at once, and one
+ * made through another replica (same database) is seen here within this time.
+ * Every device message is verified against its key, so without the cache each
+ * one costs a database read.
+ */
+export const KEY_CACHE_TTL_MS = 30_000;
+/** Devices whose keys are kept; past it the oldest entry goes. */
+const KEY_CACHE_MAX = 100_000;
+
+type DeviceKey = { publicKey: Uint8Array; revoked: boolean; keyId: string };
+
 export function createDeviceRegistry(deps: {
   store: DeviceStore;
   nowMs: () => number;
@@ -78,6 +94,23 @@ export function createDeviceRegistry(deps: {
   const { store, nowMs } = deps;
   const stateListeners: Array<(deviceId: string, message: StateMessage) => Promise<void>> = [];
   const now = () => new Date(nowMs());
+  const keys = new Map<string, { key: DeviceKey; atMs: number }>();
+
+  async function lookupKey(id: string): Promise<DeviceKey | null> {
+    const cached = keys.get(id);
+    if (cached && nowMs() - cached.atMs < KEY_CACHE_TTL_MS) return cached.key;
+    const row = await store.get(id);
+    if (!row) return null; // not cached: the device may enrol any moment
+    const key = {
+      publicKey: fromBase64(row.publicKey),
+      revoked: row.revokedAt !== null,
+      keyId: row.keyId,
+    };
+    keys.delete(id);
+    if (keys.size >= KEY_CACHE_MAX) keys.delete(keys.keys().next().value!);
+    keys.set(id, { key, atMs: nowMs() });
+    return key;
+  }
 
   return {
     async createEnrolmentToken(options, actor) {
@@ -125,29 +158,21 @@ export function createDeviceRegistry(deps: {
 
     async revoke(id, actor, reason) {
       const row = await store.revoke(id, actor, now(), reason);
+      keys.delete(id);
       deps.disconnect?.(id); // after the commit: a reconnect is refused by then
       return row;
     },
 
-    async lookup(id) {
-      const row = await store.get(id);
-      return row
-        ? {
-            publicKey: fromBase64(row.publicKey),
-            revoked: row.revokedAt !== null,
-            keyId: row.keyId,
-          }
-        : null;
-    },
+    lookup: lookupKey,
 
     async onStateMessage(deviceId, payload) {
-      const device = await store.get(deviceId);
+      const device = await lookupKey(deviceId);
       if (!device) throw controlPlaneError('NOT_FOUND', `state from unknown device ${deviceId}`);
-      if (device.revokedAt)
+      if (device.revoked)
         throw controlPlaneError('REVOKED', `state from revoked device ${deviceId}`);
       const message = await verifyDeviceMessage(payload, {
         expectedDeviceId: deviceId,
-        publicKey: fromBase64(device.publicKey),
+        publicKey: device.publicKey,
       });
       if (message.type !== 'state') {
         throw controlPlaneError('INVALID_REQUEST', `a ${message.type} message on the state topic`);

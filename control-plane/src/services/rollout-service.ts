@@ -57,6 +57,8 @@ import type {
   TargetSelector,
 } from '../core/rollouts/rollout-types.ts';
 import { matchesSelector } from '../core/rollouts/target-selector.ts';
+import { createBroadcastGate, type BroadcastGateOptions } from './broadcast-gate.ts';
+import { createRoutingCache } from './rollout-routing.ts';
 import type {
   RolloutAudit,
   RolloutListQuery,
@@ -90,9 +92,12 @@ export interface RolloutServiceOptions {
   tickIntervalMs?: number;
   /** Events arriving within this window are applied in one transaction. */
   batchWindowMs?: number;
-  /** Wait between a wave's deploys and its block broadcast, so agents have subscribed. */
-  broadcastDelayMs?: number;
+  /** When a wave's blocks are broadcast (services/broadcast-gate.ts); defaults in config.ts. */
+  broadcast?: Partial<Pick<BroadcastGateOptions, 'minDelayMs' | 'quietMs' | 'maxWaitMs'>>;
 }
+
+/** Deploy commands published at once; the broker queues each, so more only adds memory. */
+const SEND_CONCURRENCY = 64;
 
 export interface RolloutService {
   create(request: CreateRolloutRequest, actor: Actor): Promise<RolloutState>;
@@ -137,14 +142,23 @@ const UNAUDITED: ReadonlySet<RolloutDecision['kind']> = new Set(['device-succeed
 export function createRolloutService(options: RolloutServiceOptions): RolloutService {
   const { store, logger } = options;
   const batchWindowMs = options.batchWindowMs ?? 50;
-  const broadcastDelayMs = options.broadcastDelayMs ?? 1_000;
+  const gate = createBroadcastGate({
+    minDelayMs: options.broadcast?.minDelayMs ?? 0,
+    quietMs: options.broadcast?.quietMs ?? 1_000,
+    maxWaitMs: options.broadcast?.maxWaitMs ?? 30_000,
+    nowMs: options.nowMs,
+    broadcast: (bundleId) =>
+      void options.distribution
+        .broadcast(bundleId)
+        .catch((error: unknown) => logger.warn({ err: error, bundleId }, 'block broadcast failed')),
+  });
   const queues = new Map<string, RolloutEvent[]>();
   const chains = new Map<string, Promise<unknown>>();
-  const timers = new Set<NodeJS.Timeout>();
   let tickTimer: NodeJS.Timeout | null = null;
   let flushTimer: NodeJS.Timeout | null = null;
   let closed = false;
   const deployCache = new Map<string, Promise<Pick<DeployMessage, 'bundle' | 'model'>>>();
+  const routing = createRoutingCache(store, options.nowMs, options.tickIntervalMs ?? 1_000);
 
   /** Runs `work` after every earlier step of the same rollout (one writer per rollout per process). */
   function serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
@@ -229,6 +243,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     );
     // null: the events changed nothing (the store throws NOT_FOUND for an unknown id).
     if (!result) return (await store.get(id))!;
+    routing.stepped(result);
     if (model) await carryOut(result.rollout, commands, decisions);
     return result;
   }
@@ -291,7 +306,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     const parts = commands.some((c) => c.type === 'deploy')
       ? await deployParts(rollout.model)
       : null;
-    for (const command of commands) {
+    const deployed: string[] = [];
+    await forEachConcurrently(commands, SEND_CONCURRENCY, async (command) => {
       try {
         if (command.type === 'deploy') {
           await send(command.deviceId, {
@@ -306,6 +322,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
               minMeanConfidence: rollout.policy.gates.minMeanConfidence,
             },
           });
+          deployed.push(command.deviceId);
         } else if (command.type === 'cancel') {
           await send(command.deviceId, {
             ...header('cancel'),
@@ -316,7 +333,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
           // A committed device goes back only on a signed rollback instruction
           // (ARCHITECTURE "Trust"); no single online key may sign one, so the
           // control plane holds none. The decision is recorded; operators sign
-          // and send the instruction (left for a later issue: see the README).
+          // one offline and send it with `rollback()`.
           logger.warn(
             { rolloutId: rollout.id, deviceId: command.deviceId, to: command.to?.version ?? null },
             'rollback needs a signed rollback instruction; none is held by the control plane',
@@ -328,20 +345,13 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
           'command not sent',
         );
       }
-    }
+    });
+    // A wave's blocks go out once its devices are subscribed (broadcast-gate.ts).
+    // Deploys outside a wave start (retries, devices joining) are fetched by
+    // repair requests.
     if (decisions.some((d) => d.kind === 'started' || d.kind === 'wave-started')) {
-      scheduleBroadcast(rollout.model.bundleId);
+      gate.expect(rollout.model.bundleId, deployed);
     }
-  }
-
-  function scheduleBroadcast(bundleId: string): void {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      void options.distribution
-        .broadcast(bundleId)
-        .catch((error: unknown) => logger.warn({ err: error, bundleId }, 'block broadcast failed'));
-    }, broadcastDelayMs);
-    timers.add(timer);
   }
 
   async function verified(deviceId: string, payload: Uint8Array): Promise<DeviceMessage | null> {
@@ -414,6 +424,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       });
       await serialized(id, async () => {
         await store.create(step.rollout, step.devices, actor, new Date(options.nowMs()));
+        routing.stepped({ rollout: step.rollout, devices: step.devices });
         if (step.decisions.length > 0) {
           // The start's own decisions (started, wave 1) go to the audit log with it.
           await store.update(
@@ -527,6 +538,9 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       if (!message) return;
       switch (message.type) {
         case 'progress':
+          // The first `downloading` report of a transfer comes once the agent
+          // has subscribed to the bundle's blocks.
+          if (message.state === 'downloading') gate.ready(message.bundleId, deviceId);
           routeReport(deviceId, message);
           return;
         case 'health': {
@@ -563,7 +577,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     },
 
     async tick() {
-      for (const id of await store.activeRolloutIds()) enqueue(id, { type: 'tick' });
+      for (const id of await routing.activeIds()) enqueue(id, { type: 'tick' });
       await this.flush();
     },
 
@@ -584,8 +598,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     async close() {
       closed = true;
       if (tickTimer) clearInterval(tickTimer);
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
+      gate.close();
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = null;
       await Promise.allSettled([...chains.values()]);
@@ -594,18 +607,21 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
 
   /** A device online that matches an active rollout's target but is not in it joins it. */
   async function joinRollouts(deviceId: string, state: StateMessage): Promise<void> {
-    const ids = await store.activeRolloutIds();
+    const ids = await routing.activeIds();
     if (ids.length === 0) return;
+    const unsure = ids.filter((id) => !routing.isMember(id, deviceId));
+    if (unsure.length === 0) return; // the common case: a member reporting its progress
     const member = new Set((await store.rolloutsForDevice(deviceId)).map((r) => r.rollout.id));
-    const candidates = ids.filter((id) => !member.has(id));
+    for (const id of member) routing.addMember(id, deviceId);
+    const candidates = unsure.filter((id) => !member.has(id));
     if (candidates.length === 0) return;
     const row = await options.deviceStore.get(deviceId);
     if (!row || row.revokedAt) return;
     for (const id of candidates) {
-      const rollout = (await store.get(id))?.rollout;
+      const selector = await routing.selector(id);
       if (
-        !rollout ||
-        !matchesSelector({ id: row.id, hardware: row.hardware, tags: row.tags }, rollout.selector)
+        !selector ||
+        !matchesSelector({ id: row.id, hardware: row.hardware, tags: row.tags }, selector)
       )
         continue;
       enqueue(id, {
@@ -647,4 +663,17 @@ async function matchingDevices(deviceStore: DeviceStore, selector: TargetSelecto
     if (page.length < 1_000) return out;
     afterId = page.at(-1)!.id;
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time; resolves when all have settled. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

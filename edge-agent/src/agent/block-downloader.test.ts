@@ -129,6 +129,8 @@ function harness(
   const completed: string[] = [];
   const failed: Array<{ bundleId: string; error: ErrorReport }> = [];
   const progress: Array<[string, number, number]> = [];
+  /** For each progress report: was any block topic subscribed when it was made? */
+  const subscribedAtProgress: boolean[] = [];
   const downloader = createBlockDownloader({
     downloads,
     timers: clock.timers,
@@ -143,11 +145,24 @@ function harness(
       unsubscribe: (topic) => Promise.resolve(void subscribed.delete(topic)),
       requestBlocks: (request) => Promise.resolve(void requests.push(request)),
     },
-    onProgress: (bundleId, received, count) => progress.push([bundleId, received, count]),
+    onProgress: (bundleId, received, count) => {
+      progress.push([bundleId, received, count]);
+      subscribedAtProgress.push(subscribed.size > 0);
+    },
     onComplete: (bundleId) => completed.push(bundleId),
     onFailed: (bundleId, error) => failed.push({ bundleId, error }),
   });
-  return { clock, downloads, downloader, subscribed, requests, completed, failed, progress };
+  return {
+    clock,
+    downloads,
+    downloader,
+    subscribed,
+    requests,
+    completed,
+    failed,
+    progress,
+    subscribedAtProgress,
+  };
 }
 
 /** The block indices a request's bitmap names. */
@@ -186,6 +201,32 @@ describe('block downloader', () => {
     await h.downloader.onFrame(t.frame(1));
     assert.deepEqual(h.downloader.stats(), stats);
     assert.deepEqual(h.completed, [t.bundleId]);
+  });
+
+  it('counts a copy arriving while the first is still being verified as a duplicate, writing once', async () => {
+    const t = await transfer(3 * BLOCK_BYTES, 5);
+    const h = harness();
+    await h.downloader.start(t.job);
+    // Both copies of block 1 start before either has been verified and written.
+    await Promise.all([h.downloader.onFrame(t.frame(1)), h.downloader.onFrame(t.frame(1))]);
+    assert.equal(h.downloader.stats().blocksWritten, 1);
+    assert.equal(h.downloader.stats().duplicates, 1);
+    for (const index of [0, 2]) await h.downloader.onFrame(t.frame(index));
+    assert.deepEqual(h.completed, [t.bundleId]);
+    assert.deepEqual(await (await held(h.downloads, t)).read(), t.bundle);
+  });
+
+  it('reports its first progress only once the block topic is subscribed (ready for the broadcast)', async () => {
+    const t = await transfer(3 * BLOCK_BYTES, 6);
+    const h = harness();
+    await h.downloader.start(t.job);
+    assert.deepEqual(h.progress, [[t.bundleId, 0, 3]]);
+    assert.deepEqual(h.subscribedAtProgress, [true]);
+
+    const refused = harness({ failSubscribe: true });
+    await refused.downloader.start(t.job);
+    assert.deepEqual(refused.progress, [], 'no "ready" report when the subscription failed');
+    assert.equal(refused.failed.length, 1);
   });
 
   it('drops a block with bad data or a bad proof, counts it, and takes the good copy later', async () => {

@@ -21,6 +21,7 @@ import {
   createBitmap,
   setBit,
   verifyBlock,
+  type BlockFrame,
   type ErrorReport,
 } from '@fleet/protocol';
 import type { Download, DownloadStore } from '../core/storage.ts';
@@ -52,6 +53,11 @@ export interface BlockDownloaderOptions {
   firstRepairDelayMs?: number;
   /** Longest wait between repair requests (the delay doubles up to it). */
   maxRepairDelayMs?: number;
+  /**
+   * Blocks held so far. The first call of a download comes once the block
+   * topic is subscribed, so the control plane can read it as "ready for the
+   * broadcast".
+   */
   onProgress(bundleId: string, received: number, blockCount: number): void;
   onComplete(bundleId: string): void;
   onFailed(bundleId: string, error: ErrorReport): void;
@@ -63,6 +69,8 @@ interface Active {
   repairDelayMs: number;
   timer: unknown;
   lastBlockAtCount: number;
+  /** Blocks being verified and written: a copy arriving meanwhile is a duplicate. */
+  inFlight: Set<number>;
 }
 
 export interface BlockDownloader {
@@ -135,6 +143,30 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
     options.onComplete(bundleId);
   }
 
+  async function verifyAndWrite(entry: Active, frame: BlockFrame): Promise<void> {
+    const { job, download } = entry;
+    const ok = await verifyBlock({
+      root: job.blockRoot,
+      index: frame.index,
+      count: frame.count,
+      data: frame.data,
+      proof: frame.proof,
+    });
+    if (!ok) {
+      counters.corrupt += 1; // stays missing: the next repair request asks for it again
+      return;
+    }
+    try {
+      await download.write(frame.index, frame.data);
+    } catch {
+      counters.malformed += 1; // a block of the wrong length for this transfer
+      return;
+    }
+    counters.blocksWritten += 1;
+    options.onProgress(job.model.bundleId, download.received(), job.blockCount);
+    if (download.received() === job.blockCount) await finish(entry);
+  }
+
   return {
     async start(job) {
       const bundleId = job.model.bundleId;
@@ -154,10 +186,13 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
         // The blocks held now are not "new": a resumed download with nothing
         // arriving asks for the rest on its first (immediate) repair.
         lastBlockAtCount: download.received(),
+        inFlight: new Set(),
       };
       active.set(bundleId, entry);
-      options.onProgress(bundleId, download.received(), job.blockCount);
-      if (download.received() === job.blockCount) return finish(entry);
+      if (download.received() === job.blockCount) {
+        options.onProgress(bundleId, download.received(), job.blockCount);
+        return finish(entry);
+      }
       try {
         await options.transport.subscribe(bundleBlocksTopic(bundleId));
       } catch (error) {
@@ -168,6 +203,7 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
         });
         return;
       }
+      options.onProgress(bundleId, download.received(), job.blockCount);
       // Resuming with blocks in hand: ask for the rest at once rather than wait for a broadcast.
       if (download.received() > 0) entry.repairDelayMs = 0;
       schedule(entry);
@@ -189,30 +225,16 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
         counters.malformed += 1;
         return;
       }
-      if (download.has(frame.index)) {
+      if (download.has(frame.index) || entry.inFlight.has(frame.index)) {
         counters.duplicates += 1;
         return;
       }
-      const ok = await verifyBlock({
-        root: job.blockRoot,
-        index: frame.index,
-        count: frame.count,
-        data: frame.data,
-        proof: frame.proof,
-      });
-      if (!ok) {
-        counters.corrupt += 1; // stays missing: the next repair request asks for it again
-        return;
-      }
+      entry.inFlight.add(frame.index);
       try {
-        await download.write(frame.index, frame.data);
-      } catch {
-        counters.malformed += 1; // a block of the wrong length for this transfer
-        return;
+        await verifyAndWrite(entry, frame);
+      } finally {
+        entry.inFlight.delete(frame.index);
       }
-      counters.blocksWritten += 1;
-      options.onProgress(job.model.bundleId, download.received(), job.blockCount);
-      if (download.received() === job.blockCount) await finish(entry);
     },
 
     async stop(bundleId, discard) {

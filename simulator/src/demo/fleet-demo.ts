@@ -139,7 +139,7 @@ async function main(): Promise<void> {
       mqttPort: 0,
       dataDir: join(workDir, 'control-plane'),
       logLevel: 'warn',
-      rollouts: { tickIntervalMs: 250, batchWindowMs: 25, broadcastDelayMs: 500 },
+      rollouts: { tickIntervalMs: 250, batchWindowMs: 25 },
     }),
     announce: () => undefined,
   });

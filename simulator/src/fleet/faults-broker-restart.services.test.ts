@@ -143,7 +143,11 @@ before(async () => {
         databaseUrl,
         mqttUrl: `mqtt://127.0.0.1:${broker.port}`,
         logLevel: 'silent',
-        rollouts: { tickIntervalMs: 200, batchWindowMs: 20, broadcastDelayMs: BROADCAST_DELAY_MS },
+        rollouts: {
+          tickIntervalMs: 200,
+          batchWindowMs: 20,
+          broadcastMinDelayMs: BROADCAST_DELAY_MS,
+        },
       }),
       announce: () => undefined,
     }),

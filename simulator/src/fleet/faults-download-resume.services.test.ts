@@ -151,7 +151,11 @@ before(async () => {
         databaseUrl,
         mqttUrl: process.env['MQTT_URL'],
         logLevel: 'silent',
-        rollouts: { tickIntervalMs: 200, batchWindowMs: 20, broadcastDelayMs: BROADCAST_DELAY_MS },
+        rollouts: {
+          tickIntervalMs: 200,
+          batchWindowMs: 20,
+          broadcastMinDelayMs: BROADCAST_DELAY_MS,
+        },
       }),
       announce: () => undefined,
     }),

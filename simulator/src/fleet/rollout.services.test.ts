@@ -96,7 +96,7 @@ before(async () => {
         databaseUrl,
         mqttUrl: process.env['MQTT_URL'],
         logLevel: 'silent',
-        rollouts: { tickIntervalMs: 200, batchWindowMs: 20, broadcastDelayMs: 300 },
+        rollouts: { tickIntervalMs: 200, batchWindowMs: 20 },
       }),
       announce: () => undefined,
     }),

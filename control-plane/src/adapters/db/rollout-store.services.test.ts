@@ -357,6 +357,97 @@ describe(`rollout store (${url ? 'PostgreSQL' : 'PGlite'})`, () => {
     assert.equal(stored!.devices.find((d) => d.deviceId === 'd-1')!.status, 'sent');
   });
 
+  it('reuses its own copy of the device rows only while no other writer changed the rollout', async () => {
+    await store.create(
+      snapshot('r-cache', { createdAtMs: T - 2 }),
+      [device('k-1'), device('k-2')],
+      'system',
+      NOW,
+    );
+    const other = url ? await openDatabase({ url }) : database;
+    const replica = createRolloutStore(other.db);
+    const seen: Array<Array<[string, number]>> = [];
+    const bump = (target: RolloutStore, deviceId: string) =>
+      target.update(
+        'r-cache',
+        ({ rollout, devices }) => {
+          seen.push(devices.map((d) => [d.deviceId, d.attempts]));
+          const d = devices.find((x) => x.deviceId === deviceId)!;
+          return {
+            rollout,
+            changedDevices: [{ ...d, attempts: d.attempts + 1 }],
+            audit: [],
+          };
+        },
+        'system',
+        NOW,
+      );
+    try {
+      await bump(store, 'k-1'); // this store now holds the rows it wrote
+      await bump(replica, 'k-2'); // another replica changes a row behind its back
+      await bump(store, 'k-1'); // must see k-2's change: the revision moved
+      await bump(replica, 'k-1');
+      // A decision that fails after writing its rows (its audit entry has no JSON
+      // form) commits nothing and leaves this store's copy right.
+      await assert.rejects(
+        store.update(
+          'r-cache',
+          ({ rollout, devices }) => ({
+            rollout,
+            changedDevices: devices.map((d) => ({ ...d, attempts: 99 })),
+            audit: [{ action: 'rollout.broken', detail: { n: 1n } }],
+          }),
+          'system',
+          NOW,
+        ),
+        /MALFORMED|canonical JSON/,
+      );
+      await bump(store, 'k-2');
+    } finally {
+      if (other !== database) await other.close();
+    }
+    assert.deepEqual(seen, [
+      [
+        ['k-1', 0],
+        ['k-2', 0],
+      ],
+      [
+        ['k-1', 1],
+        ['k-2', 0],
+      ],
+      [
+        ['k-1', 1],
+        ['k-2', 1],
+      ],
+      [
+        ['k-1', 2],
+        ['k-2', 1],
+      ],
+      [
+        ['k-1', 3],
+        ['k-2', 1],
+      ],
+    ]);
+    assert.deepEqual(
+      (await store.get('r-cache'))!.devices.map((d) => [d.deviceId, d.attempts]),
+      [
+        ['k-1', 3],
+        ['k-2', 2],
+      ],
+    );
+    const finished = await store.update(
+      'r-cache',
+      ({ rollout }) => ({
+        rollout: { ...rollout, status: 'completed', reason: 'done' },
+        changedDevices: [],
+        audit: [],
+      }),
+      'system',
+      NOW,
+    );
+    assert.equal(finished!.rollout.status, 'completed');
+  });
+
   it('serializes concurrent decisions on one rollout, also from a second replica', async () => {
     await store.create(
       snapshot('r-race', { createdAtMs: T - 1 }),

@@ -184,7 +184,7 @@ function mappedAll(_rest: Record<string, never>): void {}
 const msOrNull = (date: Date | null) => date?.getTime() ?? null;
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function toRolloutRow(snapshot: RolloutSnapshot): RolloutRow {
+function toRolloutRow(snapshot: RolloutSnapshot): Omit<RolloutRow, 'revision'> {
   const { id, model, selector, policy, status, currentWave, reason, ...times } = snapshot;
   const { waveStartedAtMs, waveSucceededAtMs, createdAtMs, updatedAtMs, ...rest } = times;
   mappedAll(rest);
@@ -309,10 +309,13 @@ function assertUniqueIds(devices: RolloutDevice[], what: string) {
   }
 }
 
-async function lockRollout(tx: Database, id: string): Promise<RolloutSnapshot> {
+async function lockRollout(
+  tx: Database,
+  id: string,
+): Promise<{ rollout: RolloutSnapshot; revision: number }> {
   const [row] = await tx.select().from(rollouts).where(eq(rollouts.id, id)).for('update');
   if (!row) throw controlPlaneError('NOT_FOUND', `rollout ${id} does not exist`);
-  return fromRolloutRow(row);
+  return { rollout: fromRolloutRow(row), revision: row.revision };
 }
 
 async function countByWave(tx: Database, rollout: RolloutSnapshot): Promise<WaveCounts> {
@@ -405,7 +408,10 @@ async function applyChange(
       );
   }
   const { id: rolloutId, ...columns } = toRolloutRow(change.rollout);
-  await tx.update(rollouts).set(columns).where(eq(rollouts.id, rolloutId));
+  await tx
+    .update(rollouts)
+    .set({ ...columns, revision: sql`${rollouts.revision} + 1` })
+    .where(eq(rollouts.id, rolloutId));
   await writeDevices(tx, id, [...change.changedDevices, ...newDevices]);
   for (const entry of change.audit) {
     await appendAuditIn(tx, {
@@ -447,6 +453,15 @@ function countsAfter(
 }
 
 export function createRolloutStore(db: Database): RolloutStore {
+  /**
+   * Each rollout's device rows as this store last wrote them, with the
+   * revision its write left. `update` reuses them while the locked row still
+   * has that revision (no other process or store changed the rollout since),
+   * instead of reading every device row per batch of reports; any other
+   * writer bumps the revision and the rows are read again.
+   */
+  const deviceCache = new Map<string, { revision: number; devices: RolloutDevice[] }>();
+
   return {
     create: async (snapshot, devices, actor, now) => {
       assertUniqueIds(devices, `rollout ${snapshot.id}`);
@@ -543,20 +558,36 @@ export function createRolloutStore(db: Database): RolloutStore {
       return countByWave(db, fromRolloutRow(row));
     },
 
-    update: (id, fn, actor, now) =>
-      db.transaction(async (tx) => {
-        const rollout = await lockRollout(tx, id);
-        const devices = await loadDevices(tx, id);
+    update: async (id, fn, actor, now) => {
+      let written: { revision: number; devices: RolloutDevice[] } | null = null;
+      const result = await db.transaction(async (tx) => {
+        const { rollout, revision } = await lockRollout(tx, id);
+        const cached = deviceCache.get(id);
+        const devices = cached?.revision === revision ? cached.devices : await loadDevices(tx, id);
         const change = await fn({ rollout, devices });
-        if (!change) return null;
+        if (!change) {
+          if (!cached || cached.revision !== revision) deviceCache.set(id, { revision, devices });
+          return null;
+        }
         const loaded = new Map(devices.map((d) => [d.deviceId, d]));
         await applyChange(tx, id, loaded, change, actor, now);
-        return { rollout: change.rollout, devices: mergeDevices(loaded, change) };
-      }),
+        written = { revision: revision + 1, devices: mergeDevices(loaded, change) };
+        return { rollout: change.rollout, devices: written.devices };
+      });
+      // Only once committed: a rolled-back transaction leaves the cache as it was.
+      if (written) {
+        const { rollout } = result!;
+        if (rollout.status === 'running' || rollout.status === 'paused')
+          deviceCache.set(id, written);
+        else deviceCache.delete(id); // a finished rollout is not stepped again
+      }
+      return result;
+    },
 
     updateDevices: (id, select, fn, actor, now) =>
       db.transaction(async (tx) => {
-        const rollout = await lockRollout(tx, id);
+        const { rollout } = await lockRollout(tx, id);
+        deviceCache.delete(id); // its rows change here without a full copy
         const selection = typeof select === 'function' ? select(rollout) : select;
         const devices = await loadDevices(tx, id, selection);
         const counts = await countByWave(tx, rollout);

@@ -36,6 +36,12 @@ export const rollouts = pgTable(
     reason: text('reason'),
     createdAt: at('created_at').notNull(),
     updatedAt: at('updated_at').notNull(),
+    /**
+     * Bumped by every change to the rollout or its devices (rollout-store
+     * `applyChange`): a process that made the last change knows its copy of
+     * the device rows is current when the locked row still has that revision.
+     */
+    revision: integer('revision').notNull().default(0),
   },
   (t) => [
     // Active rollouts (running, paused) at start-up and per tick; listings by status, newest first.

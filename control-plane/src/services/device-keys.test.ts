@@ -1,0 +1,92 @@
+/**
+ * The device registry's key cache: each device message is verified against
+ * the device's key, so lookups are served from memory; a revocation made
+ * here is seen at once, one made elsewhere (another replica) within
+ * KEY_CACHE_TTL_MS, and an unknown device is never cached as unknown.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { generateKeyPair, keyIdOf, toBase64 } from '@fleet/protocol';
+import type { DeviceRow, DeviceStore } from '../adapters/db/device-store.ts';
+import { createDeviceRegistry, KEY_CACHE_TTL_MS } from './device-registry.ts';
+
+async function deviceRow(id: string): Promise<DeviceRow> {
+  const { publicKey } = generateKeyPair();
+  return {
+    id,
+    publicKey: toBase64(publicKey),
+    keyId: await keyIdOf(publicKey),
+    revokedAt: null,
+  } as DeviceRow; // only the fields lookup reads
+}
+
+/** A device store holding rows in memory and counting reads; other methods are not used here. */
+function fakeStore(rows: Map<string, DeviceRow>) {
+  const reads: string[] = [];
+  const store = {
+    get: (id: string) => {
+      reads.push(id);
+      return Promise.resolve(rows.get(id) ?? null);
+    },
+    revoke: (id: string, _actor: unknown, now: Date) => {
+      const row = { ...rows.get(id)!, revokedAt: now };
+      rows.set(id, row);
+      return Promise.resolve(row);
+    },
+  } as unknown as DeviceStore;
+  return { store, reads };
+}
+
+describe('device key lookups', () => {
+  it('reads a device once, then answers from memory until the cache time has passed', async () => {
+    let now = 1_000_000;
+    const rows = new Map([['d-1', await deviceRow('d-1')]]);
+    const { store, reads } = fakeStore(rows);
+    const registry = createDeviceRegistry({ store, nowMs: () => now });
+    const first = await registry.lookup('d-1');
+    assert.equal(first?.revoked, false);
+    for (let i = 0; i < 10; i++) assert.deepEqual(await registry.lookup('d-1'), first);
+    assert.deepEqual(reads, ['d-1']);
+    now += KEY_CACHE_TTL_MS;
+    await registry.lookup('d-1');
+    assert.deepEqual(reads, ['d-1', 'd-1']);
+  });
+
+  it('sees a revocation made through it at once, and one made elsewhere within the cache time', async () => {
+    let now = 1_000_000;
+    const rows = new Map([
+      ['d-1', await deviceRow('d-1')],
+      ['d-2', await deviceRow('d-2')],
+    ]);
+    const { store } = fakeStore(rows);
+    const registry = createDeviceRegistry({ store, nowMs: () => now });
+    const disconnected: string[] = [];
+    const withDisconnect = createDeviceRegistry({
+      store,
+      nowMs: () => now,
+      disconnect: (id) => disconnected.push(id),
+    });
+    assert.equal((await withDisconnect.lookup('d-1'))?.revoked, false);
+    await withDisconnect.revoke('d-1', 'admin', 'stolen');
+    assert.equal((await withDisconnect.lookup('d-1'))?.revoked, true, 'at once, here');
+    assert.deepEqual(disconnected, ['d-1']);
+
+    // Revoked through another registry (another replica): this one learns it by expiry.
+    assert.equal((await registry.lookup('d-2'))?.revoked, false);
+    await withDisconnect.revoke('d-2', 'admin', 'stolen');
+    now += KEY_CACHE_TTL_MS - 1;
+    assert.equal((await registry.lookup('d-2'))?.revoked, false, 'still within the cache time');
+    now += 1;
+    assert.equal((await registry.lookup('d-2'))?.revoked, true);
+  });
+
+  it('does not remember an unknown device: it is found as soon as it enrols', async () => {
+    const rows = new Map<string, DeviceRow>();
+    const { store, reads } = fakeStore(rows);
+    const registry = createDeviceRegistry({ store, nowMs: () => 0 });
+    assert.equal(await registry.lookup('d-new'), null);
+    rows.set('d-new', await deviceRow('d-new'));
+    assert.notEqual(await registry.lookup('d-new'), null);
+    assert.deepEqual(reads, ['d-new', 'd-new']);
+  });
+});
