@@ -12,6 +12,7 @@ import {
   progressMessageSchema,
   stateMessageSchema,
 } from './device-messages.ts';
+import { driftReportMessageSchema } from './drift-report.ts';
 
 /** Any control message, discriminated on `type`. */
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -22,6 +23,7 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   progressMessageSchema,
   healthMessageSchema,
   blocksRequestMessageSchema,
+  driftReportMessageSchema,
 ]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 export type ControlMessageType = ControlMessage['type'];

@@ -18,7 +18,7 @@ import type {
   ProgressMessage,
   StateMessage,
 } from './device-messages.ts';
-import { MAX_CONTROL_MESSAGE_BYTES } from './parse.ts';
+import { MAX_CONTROL_MESSAGE_BYTES, MAX_DEVICE_MESSAGE_BYTES } from './parse.ts';
 import {
   DEVICE_MESSAGE_PAYLOAD_TYPE,
   signDeviceMessage,
@@ -166,11 +166,22 @@ describe('device-signed messages', () => {
 
   it('refuses oversize envelopes with TOO_LARGE, as bytes and as objects', async () => {
     const envelope = signDeviceMessage({ deviceId: 'dev-a', message: health(), signer: a });
-    const padded = new Uint8Array(MAX_CONTROL_MESSAGE_BYTES + 1).fill(0x20);
+    const padded = new Uint8Array(MAX_DEVICE_MESSAGE_BYTES + 1).fill(0x20);
     padded.set(wire(envelope));
     await refused(verifyDeviceMessage(padded, asA()), 'TOO_LARGE');
-    const huge = { ...envelope, payload: 'A'.repeat(MAX_CONTROL_MESSAGE_BYTES + 4) };
+    const huge = { ...envelope, payload: 'A'.repeat(MAX_DEVICE_MESSAGE_BYTES + 4) };
     await refused(verifyDeviceMessage(huge, asA()), 'TOO_LARGE');
+  });
+
+  it('holds every type but drift to MAX_CONTROL_MESSAGE_BYTES, even validly signed', async () => {
+    // JSON whitespace keeps the payload valid: only its size is wrong.
+    const json = `${JSON.stringify({ deviceId: 'dev-a', message: health() })}${' '.repeat(MAX_CONTROL_MESSAGE_BYTES)}`;
+    const envelope = signEnvelope(DEVICE_MESSAGE_PAYLOAD_TYPE, utf8(json), [a]);
+    await refused(
+      verifyDeviceMessage(wire(envelope), asA()),
+      'TOO_LARGE',
+      /a health message's payload is \d+ base64 characters, the cap is 65536/,
+    );
   });
 
   it('signs the largest possible device message to well under the wire cap', async () => {

@@ -22,7 +22,7 @@ import {
   type Signer,
 } from '../crypto/envelope.ts';
 import { deviceMessageSchema, type DeviceMessage } from './device-messages.ts';
-import { MAX_CONTROL_MESSAGE_BYTES, validateMessage } from './parse.ts';
+import { MAX_DEVICE_MESSAGE_BYTES, maxDeviceMessageBytes, validateMessage } from './parse.ts';
 
 /** The DSSE payload type of device messages (signed, so no other signed document can pose as one). */
 export const DEVICE_MESSAGE_PAYLOAD_TYPE = 'application/vnd.fleet.device-message+json';
@@ -58,14 +58,14 @@ export function signDeviceMessage(options: SignDeviceMessageOptions): SignedEnve
     );
   }
   const message = validateMessage(deviceMessageSchema, options.message, 'device message');
-  if (message.type === 'state' && message.deviceId !== deviceId) {
+  if ((message.type === 'state' || message.type === 'drift') && message.deviceId !== deviceId) {
     throw new FleetError(
       'DEVICE_MISMATCH',
-      `state message names device ${message.deviceId} but is signed as ${deviceId}`,
+      `${message.type} message names device ${message.deviceId} but is signed as ${deviceId}`,
     );
   }
   // No size check: the schemas bound every field, and the largest possible
-  // device message signs to well under MAX_CONTROL_MESSAGE_BYTES (tested).
+  // device message of each type signs to under its cap (maxDeviceMessageBytes; tested).
   const payload = canonicalJson({ deviceId, message });
   return signEnvelope(DEVICE_MESSAGE_PAYLOAD_TYPE, payload, [signer]);
 }
@@ -87,15 +87,18 @@ export interface VerifyDeviceMessageOptions {
  * Steps, in order; the first failure throws and nothing is parsed as a
  * message before the signature holds:
  *
- *   1. size cap          bytes within MAX_CONTROL_MESSAGE_BYTES (TOO_LARGE; THREATS 14, 31)
+ *   1. size cap          bytes within MAX_DEVICE_MESSAGE_BYTES, the largest message
+ *                        type's cap (TOO_LARGE; THREATS 14, 31)
  *   2. envelope schema   strict DSSE envelope, payload within the cap (MALFORMED, TOO_LARGE)
  *   3. signature         payload type, then a valid signature by `publicKey` over
  *                        the exact payload bytes (MALFORMED, BAD_SIGNATURE; THREATS 6, 7)
  *   4. payload JSON      `{ deviceId, message }`, strict (MALFORMED)
  *   5. device binding    `deviceId` is `expectedDeviceId`: a valid message of device
  *                        A is refused as device B's (DEVICE_MISMATCH; THREATS 28)
- *   6. message schema    `deviceMessageSchema` (MALFORMED naming the field; THREATS 40)
- *   7. state identity    a `state` message names the same device (DEVICE_MISMATCH)
+ *   6. message schema    `deviceMessageSchema` (MALFORMED naming the field; THREATS 40),
+ *                        then the cap of its type: MAX_CONTROL_MESSAGE_BYTES, a drift
+ *                        report MAX_DRIFT_MESSAGE_BYTES (TOO_LARGE)
+ *   7. identity          a `state` or `drift` message names the same device (DEVICE_MISMATCH)
  */
 export async function verifyDeviceMessage(
   input: unknown,
@@ -108,12 +111,12 @@ export async function verifyDeviceMessage(
   // an object was parsed by someone else, so its payload is capped instead.
   const envelope =
     input instanceof Uint8Array
-      ? parseEnvelope(input, MAX_CONTROL_MESSAGE_BYTES, what)
+      ? parseEnvelope(input, MAX_DEVICE_MESSAGE_BYTES, what)
       : validateMessage(signedEnvelopeSchema, input, `${what}: envelope`);
-  if (envelope.payload.length > MAX_CONTROL_MESSAGE_BYTES) {
+  if (envelope.payload.length > MAX_DEVICE_MESSAGE_BYTES) {
     throw new FleetError(
       'TOO_LARGE',
-      `${what}: payload is ${envelope.payload.length} base64 characters, the cap is ${MAX_CONTROL_MESSAGE_BYTES}`,
+      `${what}: payload is ${envelope.payload.length} base64 characters, the cap is ${MAX_DEVICE_MESSAGE_BYTES}`,
     );
   }
 
@@ -141,7 +144,7 @@ export async function verifyDeviceMessage(
   // 4. payload JSON: only now, over authenticated bytes.
   const signed = validateMessage(
     signedDeviceMessageSchema,
-    parseJsonBytes(payload, MAX_CONTROL_MESSAGE_BYTES, `${what}: payload`),
+    parseJsonBytes(payload, MAX_DEVICE_MESSAGE_BYTES, `${what}: payload`),
     `${what}: payload`,
   );
 
@@ -153,14 +156,25 @@ export async function verifyDeviceMessage(
     );
   }
 
-  // 6. message schema.
+  // 6. message schema, then its type's cap (the payload's base64 length
+  // stands for the size: the envelope is larger still).
   const message = validateMessage(deviceMessageSchema, signed.message, what);
+  const cap = maxDeviceMessageBytes(message.type);
+  if (envelope.payload.length > cap) {
+    throw new FleetError(
+      'TOO_LARGE',
+      `${what}: a ${message.type} message's payload is ${envelope.payload.length} base64 characters, the cap is ${cap}`,
+    );
+  }
 
-  // 7. a state message speaks for the device it is signed for, no other.
-  if (message.type === 'state' && message.deviceId !== signed.deviceId) {
+  // 7. a state or drift message speaks for the device it is signed for, no other.
+  if (
+    (message.type === 'state' || message.type === 'drift') &&
+    message.deviceId !== signed.deviceId
+  ) {
     throw new FleetError(
       'DEVICE_MISMATCH',
-      `state message names device ${message.deviceId} but is signed for ${signed.deviceId}`,
+      `${message.type} message names device ${message.deviceId} but is signed for ${signed.deviceId}`,
     );
   }
   return message;

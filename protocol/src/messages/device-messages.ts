@@ -5,6 +5,7 @@
  *   state           `state` (retained; also the MQTT last will, with `online: false`)
  *   progress        `evt`
  *   health          `telemetry`
+ *   drift           `telemetry` (drift-report.ts)
  *   blocks-request  `blocks/req`
  *
  * They travel inside a device-signed envelope (`device-envelope.ts`), so the
@@ -26,6 +27,7 @@ import {
   semverSchema,
   updateStateSchema,
 } from './common.ts';
+import { driftReportMessageSchema } from './drift-report.ts';
 
 /** Where the agent's update state machine stands, and the rollout it works on. */
 export const updateStatusSchema = z.strictObject({
@@ -155,6 +157,7 @@ export const deviceMessageSchema = z.discriminatedUnion('type', [
   progressMessageSchema,
   healthMessageSchema,
   blocksRequestMessageSchema,
+  driftReportMessageSchema,
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 export type DeviceMessageType = DeviceMessage['type'];

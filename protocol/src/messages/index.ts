@@ -67,12 +67,25 @@ export {
   type DeviceMessageType,
 } from './device-messages.ts';
 export {
+  MAX_DRIFT_SIGNALS,
+  MAX_DRIFT_SIGNAL_BYTES,
+  MAX_DRIFT_SKETCH_TOTAL_BYTES,
+  MAX_DRIFT_MESSAGE_BYTES,
+  driftSignalNameSchema,
+  driftSignalEntrySchema,
+  driftReportMessageSchema,
+  type DriftSignalEntry,
+  type DriftReportMessage,
+} from './drift-report.ts';
+export {
   controlMessageSchema,
   type ControlMessage,
   type ControlMessageType,
 } from './control-message.ts';
 export {
   MAX_CONTROL_MESSAGE_BYTES,
+  MAX_DEVICE_MESSAGE_BYTES,
+  maxDeviceMessageBytes,
   validateMessage,
   parseCommand,
   parseDeviceMessage,

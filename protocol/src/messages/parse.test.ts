@@ -6,6 +6,7 @@ import { examples, wire } from './__fixtures__/examples.ts';
 import type { ControlMessage } from './control-message.ts';
 import {
   MAX_CONTROL_MESSAGE_BYTES,
+  MAX_DEVICE_MESSAGE_BYTES,
   encodeControlMessage,
   parseCommand,
   parseControlMessage,
@@ -26,6 +27,7 @@ const TYPES = [
   'progress',
   'health',
   'blocks-request',
+  'drift',
 ] as const;
 const COMMANDS = new Set(['deploy', 'rollback', 'cancel']);
 
@@ -112,7 +114,26 @@ describe('control message bytes', () => {
     const bytes = new Uint8Array(MAX_CONTROL_MESSAGE_BYTES + 1).fill(0x20); // valid JSON whitespace
     bytes.set(utf8('{}'), 0);
     refused(() => parseCommand(bytes), 'TOO_LARGE', /65537 bytes, the cap is 65536/);
-    refused(() => parseDeviceMessage(bytes), 'TOO_LARGE');
+    const device = new Uint8Array(MAX_DEVICE_MESSAGE_BYTES + 1).fill(0x20);
+    device.set(utf8('{}'), 0);
+    refused(() => parseDeviceMessage(device), 'TOO_LARGE');
+  });
+
+  it('caps device messages by type: a drift report may be larger than the others', () => {
+    const padded = (message: unknown, size: number) => {
+      const bytes = new Uint8Array(size).fill(0x20);
+      bytes.set(wire(message), 0);
+      return bytes;
+    };
+    const health = examples(key).health;
+    refused(
+      () => parseDeviceMessage(padded(health, MAX_CONTROL_MESSAGE_BYTES + 1)),
+      'TOO_LARGE',
+      /a health message of 65537 bytes, the cap is 65536/,
+    );
+    const drift = examples(key).drift;
+    assert.equal(parseDeviceMessage(padded(drift, MAX_CONTROL_MESSAGE_BYTES + 1)).type, 'drift');
+    assert.equal(parseDeviceMessage(padded(drift, MAX_DEVICE_MESSAGE_BYTES)).type, 'drift');
   });
 
   it('accepts a message of exactly the cap', () => {

@@ -3,7 +3,8 @@
  * any JSON (THREATS 14, 31), then applies the strict schema of the direction
  * the bytes came from; every refusal is a FleetError naming the failing field:
  *
- *   TOO_LARGE   more than MAX_CONTROL_MESSAGE_BYTES
+ *   TOO_LARGE   more than MAX_CONTROL_MESSAGE_BYTES (a drift report:
+ *               MAX_DRIFT_MESSAGE_BYTES; see `maxDeviceMessageBytes`)
  *   MALFORMED   not UTF-8 JSON, or a schema violation ("field "bundle.blockCount": ...")
  */
 import type { z } from 'zod';
@@ -12,6 +13,7 @@ import { canonicalJson, parseJsonBytes } from '../encoding/json.ts';
 import { commandMessageSchema, type CommandMessage } from './commands.ts';
 import { deviceMessageSchema, type DeviceMessage } from './device-messages.ts';
 import { controlMessageSchema, type ControlMessage } from './control-message.ts';
+import { MAX_DRIFT_MESSAGE_BYTES } from './drift-report.ts';
 
 /**
  * The largest control message on the wire, in bytes: a command, or a device
@@ -19,6 +21,28 @@ import { controlMessageSchema, type ControlMessage } from './control-message.ts'
  * packet cap for the control channels.
  */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * The largest device message of any type (a drift report, drift-report.ts):
+ * what a receiver reads at most before it knows the type.
+ */
+export const MAX_DEVICE_MESSAGE_BYTES = MAX_DRIFT_MESSAGE_BYTES;
+
+/** The cap of one message type: MAX_DRIFT_MESSAGE_BYTES for `drift`, MAX_CONTROL_MESSAGE_BYTES for the rest. */
+export function maxDeviceMessageBytes(type: string): number {
+  return type === 'drift' ? MAX_DRIFT_MESSAGE_BYTES : MAX_CONTROL_MESSAGE_BYTES;
+}
+
+/** Throws TOO_LARGE when `size` passes the cap of `type`. */
+export function assertMessageSize(type: string, size: number, what: string): void {
+  const cap = maxDeviceMessageBytes(type);
+  if (size > cap) {
+    throw new FleetError(
+      'TOO_LARGE',
+      `${what}: a ${type} message of ${size} bytes, the cap is ${cap}`,
+    );
+  }
+}
 
 type Issue = z.core.$ZodIssue;
 
@@ -71,14 +95,18 @@ export function parseCommand(bytes: Uint8Array): CommandMessage {
  * device's signature first and then calls this schema.
  */
 export function parseDeviceMessage(bytes: Uint8Array): DeviceMessage {
-  const json = parseJsonBytes(bytes, MAX_CONTROL_MESSAGE_BYTES, 'device message');
-  return validateMessage(deviceMessageSchema, json, 'device message');
+  const json = parseJsonBytes(bytes, MAX_DEVICE_MESSAGE_BYTES, 'device message');
+  const message = validateMessage(deviceMessageSchema, json, 'device message');
+  assertMessageSize(message.type, bytes.length, 'device message');
+  return message;
 }
 
 /** Parses a control message of either direction (tools, logs, the simulator). */
 export function parseControlMessage(bytes: Uint8Array): ControlMessage {
-  const json = parseJsonBytes(bytes, MAX_CONTROL_MESSAGE_BYTES, 'control message');
-  return validateMessage(controlMessageSchema, json, 'control message');
+  const json = parseJsonBytes(bytes, MAX_DEVICE_MESSAGE_BYTES, 'control message');
+  const message = validateMessage(controlMessageSchema, json, 'control message');
+  assertMessageSize(message.type, bytes.length, 'control message');
+  return message;
 }
 
 /**
@@ -88,11 +116,6 @@ export function parseControlMessage(bytes: Uint8Array): ControlMessage {
 export function encodeControlMessage(message: ControlMessage): Uint8Array {
   const valid = validateMessage(controlMessageSchema, message, 'control message');
   const bytes = canonicalJson(valid);
-  if (bytes.length > MAX_CONTROL_MESSAGE_BYTES) {
-    throw new FleetError(
-      'TOO_LARGE',
-      `${valid.type} message is ${bytes.length} bytes, the cap is ${MAX_CONTROL_MESSAGE_BYTES}`,
-    );
-  }
+  assertMessageSize(valid.type, bytes.length, 'control message');
   return bytes;
 }

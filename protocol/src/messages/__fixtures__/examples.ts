@@ -3,7 +3,7 @@
  * manifest / rollback envelope to embed in them. Each call returns a fresh copy
  * that a test may mutate.
  */
-import { utf8 } from '../../encoding/bytes.ts';
+import { toBase64, utf8 } from '../../encoding/bytes.ts';
 import { canonicalJson } from '../../encoding/json.ts';
 import { signEnvelope, type Signer } from '../../crypto/envelope.ts';
 import { MANIFEST_PAYLOAD_TYPE } from '../../bundle/manifest.ts';
@@ -16,6 +16,13 @@ import type {
   StateMessage,
 } from '../device-messages.ts';
 import type { ControlMessage } from '../control-message.ts';
+import type { DriftReportMessage } from '../drift-report.ts';
+import {
+  createCategoricalSignal,
+  createNumericSignal,
+  serializeSignal,
+  updateSignal,
+} from '../../drift/signal-sketch.ts';
 
 export const BUNDLE_ID = 'a'.repeat(64);
 export const OLD_BUNDLE_ID = 'b'.repeat(64);
@@ -161,6 +168,33 @@ export function blocksRequest(): BlocksRequestMessage {
   };
 }
 
+/** A flush of two small signals (confidence, predicted class) of bundle BUNDLE_ID. */
+export function driftReport(): DriftReportMessage {
+  const confidence = createNumericSignal({ k: 200 });
+  const predicted = createCategoricalSignal();
+  for (let i = 0; i < 40; i++) {
+    updateSignal(confidence, 0.5 + i / 100);
+    updateSignal(predicted, i % 10);
+  }
+  return {
+    type: 'drift',
+    id: '3f1c2d4b-5e6f-4a7b-8c9d-0e1f2a3b4c5d',
+    schemaVersion: 1,
+    ts: TS,
+    deviceId: 'dev-a',
+    model: { name: 'mnist-2nn', version: '1.2.0', release: 5, bundleId: BUNDLE_ID },
+    rolloutId: 'rollout-canary-01',
+    seq: 7,
+    window: { start: '2026-11-26T11:59:00Z', end: '2026-11-26T12:00:00.000Z' },
+    inferences: 800,
+    sampled: 40,
+    signals: [
+      { name: 'confidence', sketch: toBase64(serializeSignal(confidence)) },
+      { name: 'class', sketch: toBase64(serializeSignal(predicted)) },
+    ],
+  };
+}
+
 /** Every example, by type: a fresh copy per call. */
 export function examples(signer: Signer): Record<ControlMessage['type'], ControlMessage> {
   return {
@@ -171,6 +205,7 @@ export function examples(signer: Signer): Record<ControlMessage['type'], Control
     progress: progress(),
     health: health(),
     'blocks-request': blocksRequest(),
+    drift: driftReport(),
   };
 }
 
