@@ -38,3 +38,8 @@ export {
 export * from './drift/frequent-items.ts';
 export * from './drift/counters.ts';
 export * from './drift/signal-sketch.ts';
+export * from './drift/distances.ts';
+export * from './drift/sample-distribution.ts';
+export * from './drift/pca.ts';
+export * from './drift/signals.ts';
+export * from './drift/profile.ts';

@@ -7,6 +7,7 @@ import semver from 'semver';
 import { z } from 'zod';
 import { FleetError } from '../errors.ts';
 import { isoTimestampSchema } from '../encoding/time.ts';
+import { KLL_MAX_K, KLL_MIN_K } from '../drift/kll-levels.ts';
 
 export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.fleet.bundle-manifest+json';
 export const MANIFEST_SCHEMA_VERSION = 1;
@@ -81,6 +82,99 @@ export const lineageSchema = z.strictObject({
   hyperparameters: z.record(z.string().max(64), jsonScalarSchema).optional(),
 });
 
+/** Most signals a bundle may monitor. */
+export const DRIFT_MAX_SIGNALS = 64;
+/** Largest model input a drift signal may index, and a PCA basis may span. */
+export const DRIFT_MAX_INPUT_SIZE = 65_536;
+/** Most principal components a drift profile may carry. */
+export const DRIFT_MAX_PCA_COMPONENTS = 64;
+/** Signal names: they key sketches in flushes and scores in the control plane. */
+export const DRIFT_SIGNAL_NAME = /^[a-z0-9_.-]{1,64}$/;
+
+/**
+ * Where a monitored value comes from, per sampled inference (drift/signals.ts
+ * computes it): a model input feature, the confidence (max probability), the
+ * predicted class (argmax, categorical), the projection on a principal
+ * component of the training inputs, or the PCA reconstruction error.
+ */
+export const driftSourceSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('input'),
+    index: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(DRIFT_MAX_INPUT_SIZE - 1),
+  }),
+  z.strictObject({ type: z.literal('confidence') }),
+  z.strictObject({ type: z.literal('predicted-class') }),
+  z.strictObject({
+    type: z.literal('pca'),
+    component: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(DRIFT_MAX_PCA_COMPONENTS - 1),
+  }),
+  z.strictObject({ type: z.literal('pca-error') }),
+]);
+export type DriftSource = z.infer<typeof driftSourceSchema>;
+
+/** The one categorical source; every other source is numeric. */
+export function driftKindOf(source: DriftSource): 'numeric' | 'categorical' {
+  return source.type === 'predicted-class' ? 'categorical' : 'numeric';
+}
+
+export const driftSignalSchema = z.strictObject({
+  name: z.string().regex(DRIFT_SIGNAL_NAME, 'a signal name is 1-64 of [a-z0-9_.-]'),
+  kind: z.enum(['numeric', 'categorical']),
+  source: driftSourceSchema,
+});
+export type DriftSignalSpec = z.infer<typeof driftSignalSchema>;
+
+/**
+ * The manifest's `drift` field: what devices monitor and how (ARCHITECTURE
+ * "Drift"). The baselines and the PCA basis live in the part it names
+ * (drift/profile.ts); the manifest signs that part's hash.
+ */
+export const manifestDriftSchema = z
+  .strictObject({
+    /** The bundle part holding the drift profile, e.g. `drift-profile.bin`. */
+    part: z.string().max(256),
+    /** Default share of inferences a device samples, in (0, 1]; a rollout may override it. */
+    sampleRate: z.number().gt(0).max(1),
+    /** A device flushes its sketches at whichever bound it reaches first. */
+    flush: z.strictObject({
+      maxSamples: z.number().int().min(1).max(1_000_000),
+      maxIntervalMs: z
+        .number()
+        .int()
+        .min(1000)
+        .max(7 * 86_400_000),
+    }),
+    /** The KLL k devices sketch numeric signals with. */
+    sketchK: z.number().int().min(KLL_MIN_K).max(KLL_MAX_K),
+    signals: z.array(driftSignalSchema).min(1).max(DRIFT_MAX_SIGNALS),
+  })
+  .superRefine((drift, ctx) => {
+    const seen = new Set<string>();
+    drift.signals.forEach((signal, i) => {
+      if (seen.has(signal.name)) {
+        ctx.addIssue({ code: 'custom', path: ['signals', i, 'name'], message: 'listed twice' });
+      }
+      seen.add(signal.name);
+      const kind = driftKindOf(signal.source);
+      if (signal.kind !== kind) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['signals', i, 'kind'],
+          message: `a ${signal.source.type} signal is ${kind}`,
+        });
+      }
+    });
+  });
+export type ManifestDrift = z.infer<typeof manifestDriftSchema>;
+
 export const manifestSchema = z.strictObject({
   type: z.literal('fleet-bundle'),
   schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
@@ -104,13 +198,15 @@ export const manifestSchema = z.strictObject({
   quantization: z.record(z.string().max(64), z.unknown()).optional(),
   lineage: lineageSchema,
   parts: z.array(partEntrySchema).min(1).max(MAX_PARTS),
+  /** Drift monitoring: the signals, sampling and flush policy, and the profile part. */
+  drift: manifestDriftSchema.optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** The fields a caller supplies to pack a bundle; the rest are computed. */
 export type ManifestInput = Omit<Manifest, 'type' | 'schemaVersion' | 'parts'>;
 
-/** Parses a manifest strictly (unknown fields refused), then checks part names. */
+/** Parses a manifest strictly (unknown fields refused), then checks part names and the drift field. */
 export function parseManifest(json: unknown): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
@@ -127,5 +223,37 @@ export function parseManifest(json: unknown): Manifest {
       throw new FleetError('MALFORMED', `stored part ${part.name} has two different lengths`);
     }
   }
+  if (parsed.data.drift) checkDriftAgainstManifest(parsed.data.drift, parsed.data);
   return parsed.data;
+}
+
+/** The drift profile part must be in the bundle, and input indices inside the model's input. */
+function checkDriftAgainstManifest(drift: ManifestDrift, manifest: Manifest): void {
+  if (!manifest.parts.some((part) => part.name === drift.part)) {
+    throw new FleetError(
+      'MALFORMED',
+      `manifest drift.part: ${JSON.stringify(drift.part.slice(0, 80))} is not a part of the bundle`,
+    );
+  }
+  const width = fixedInputWidth(manifest.io?.inputs[0]?.shape);
+  if (width === null) return;
+  drift.signals.forEach((signal, i) => {
+    if (signal.source.type === 'input' && signal.source.index >= width) {
+      throw new FleetError(
+        'MALFORMED',
+        `manifest drift.signals.${i}.source.index: ${signal.source.index} is outside the model input of ${width} features`,
+      );
+    }
+  });
+}
+
+/** Features per row of an input shaped [batch, ...fixed dims]; null when a dim is free or absent. */
+function fixedInputWidth(shape: readonly (number | string)[] | undefined): number | null {
+  if (shape === undefined || shape.length < 2) return null;
+  let width = 1;
+  for (const dim of shape.slice(1)) {
+    if (typeof dim !== 'number') return null;
+    width *= dim;
+  }
+  return width;
 }
