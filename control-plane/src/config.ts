@@ -2,6 +2,7 @@
  * The control plane's configuration: one typed object with defaults, merged
  * once. Only main.ts reads flags and the environment to build it.
  */
+import { DEFAULT_DRIFT_POLICY, type DriftPolicy } from './core/drift/drift-policy.ts';
 export interface Config {
   /** HTTP API listen address. */
   httpHost: string;
@@ -39,6 +40,8 @@ export interface Config {
     broadcastQuietMs: number;
     broadcastMaxWaitMs: number;
   };
+  /** Drift scoring (core/drift/drift-policy.ts says what each setting does and why its default). */
+  drift: DriftPolicy;
 }
 
 export const defaultConfig: Config = {
@@ -54,14 +57,19 @@ export const defaultConfig: Config = {
     tickIntervalMs: 1_000,
     batchWindowMs: 50,
     broadcastMinDelayMs: 0,
-    broadcastQuietMs: 1_000,
+    // Readiness reports of a busy wave come in bursts; a second's gap is not
+    // yet "everyone who will answer has" (measured: 1 s fired before most
+    // of 1,000 simulated agents had subscribed).
+    broadcastQuietMs: 3_000,
     broadcastMaxWaitMs: 30_000,
   },
+  drift: DEFAULT_DRIFT_POLICY,
 };
 
-/** What a caller may override: any key, and any of the rollout timings. */
-export type ConfigOverrides = Partial<Omit<Config, 'rollouts'>> & {
+/** What a caller may override: any key, and any of the rollout timings or drift settings. */
+export type ConfigOverrides = Partial<Omit<Config, 'rollouts' | 'drift'>> & {
   rollouts?: Partial<Config['rollouts']>;
+  drift?: Partial<Config['drift']>;
 };
 
 /** Defaults, then `overrides`, ignoring keys set to undefined. */
@@ -71,5 +79,6 @@ export function mergeConfig(overrides: ConfigOverrides): Config {
     ...defaultConfig,
     ...defined,
     rollouts: { ...defaultConfig.rollouts, ...overrides.rollouts },
+    drift: { ...defaultConfig.drift, ...overrides.drift },
   };
 }

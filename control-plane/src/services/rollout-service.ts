@@ -144,7 +144,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
   const batchWindowMs = options.batchWindowMs ?? 50;
   const gate = createBroadcastGate({
     minDelayMs: options.broadcast?.minDelayMs ?? 0,
-    quietMs: options.broadcast?.quietMs ?? 1_000,
+    quietMs: options.broadcast?.quietMs ?? 3_000,
     maxWaitMs: options.broadcast?.maxWaitMs ?? 30_000,
     nowMs: options.nowMs,
     broadcast: (bundleId) =>
@@ -197,12 +197,15 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     );
   }
 
-  /** Steps the rollout through `events` in one transaction, then carries out the commands. */
+  /**
+   * Steps the rollout through `events` in one transaction, then carries out
+   * the commands. Null when the events changed nothing.
+   */
   async function applyEvents(
     id: string,
     events: RolloutEvent[],
     actor: Actor,
-  ): Promise<RolloutState> {
+  ): Promise<RolloutState | null> {
     const commands: RolloutCommand[] = [];
     const decisions: RolloutDecision[] = [];
     let model: BundleModelRef | null = null;
@@ -242,7 +245,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
       new Date(options.nowMs()),
     );
     // null: the events changed nothing (the store throws NOT_FOUND for an unknown id).
-    if (!result) return (await store.get(id))!;
+    if (!result) return null;
     routing.stepped(result);
     if (model) await carryOut(result.rollout, commands, decisions);
     return result;
@@ -391,7 +394,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
   ): Promise<RolloutState> {
     return serialized(id, async () => {
       await applyQueued(id); // what devices said before the operator acted comes first
-      return applyEvents(id, [event], actor);
+      // Null: the operator's event changed nothing (the store throws NOT_FOUND for an unknown id).
+      return (await applyEvents(id, [event], actor)) ?? (await store.get(id))!;
     });
   }
 
