@@ -93,6 +93,10 @@ export function rolloutCommand(
     .option('--device-timeout <duration>', 'per-device time from deploy to final report')
     .option('--retries <n>', 'deploys sent again to a timed-out device')
     .option('--probation <duration>', 'how long devices watch the new model before committing')
+    .option(
+      '--drift-sample-rate <ratio>',
+      "share of inferences sampled for drift, e.g. 10% (default: the bundle's)",
+    )
     .option('--json', 'print JSON')
     .action(async (flags: Record<string, string | boolean | undefined> & { url?: string }) => {
       const api = await createApiClient(flags, env);
@@ -108,6 +112,7 @@ export function rolloutCommand(
         deviceTimeout: 'deviceTimeout',
         retries: 'retries',
         probation: 'probation',
+        driftSampleRate: 'driftSampleRate',
       };
       for (const [flag, field] of Object.entries(map)) {
         if (typeof flags[flag] === 'string') body[field] = flags[flag];

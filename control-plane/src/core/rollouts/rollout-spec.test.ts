@@ -171,6 +171,7 @@ describe('buildPolicy', () => {
       maxErrorRate: '1%',
       maxLatencyP95: '250ms',
       minConfidence: 0.6,
+      driftSampleRate: '25%',
     });
     assert.deepEqual(policy, {
       waves: [{ count: 2 }, { percent: 100 }],
@@ -182,7 +183,9 @@ describe('buildPolicy', () => {
       retryBackoffMs: 5_000,
       probationMs: 30_000,
       gates: { maxErrorRate: 0.01, maxLatencyP95Ms: 250, minMeanConfidence: 0.6 },
+      driftSampleRate: 0.25,
     });
+    assert.equal('driftSampleRate' in buildPolicy({}), false, "absent: the bundle's own rate");
   });
 
   it('names the field of every bad value', () => {
@@ -195,6 +198,11 @@ describe('buildPolicy', () => {
     refused(() => buildPolicy({ retries: 11 }), /^INVALID_REQUEST: retries: 11/);
     refused(() => buildPolicy({ maxErrorRate: '5' }), /^INVALID_REQUEST: maxErrorRate: /);
     refused(() => buildPolicy({ minConfidence: 1.5 }), /^INVALID_REQUEST: minConfidence: /);
+    refused(() => buildPolicy({ driftSampleRate: '150%' }), /^INVALID_REQUEST: driftSampleRate: /);
+    refused(
+      () => buildPolicy({ driftSampleRate: 0 }),
+      /^INVALID_REQUEST: driftSampleRate: must be above 0/,
+    );
     refused(
       () => buildPolicy({ maxLatencyP95: '0ms' }),
       /^INVALID_REQUEST: maxLatencyP95: must be above 0/,

@@ -65,6 +65,8 @@ export interface PolicyInput {
   maxErrorRate?: string | number;
   maxLatencyP95?: string | number;
   minConfidence?: string | number;
+  /** Share of inferences sampled for drift (`10%`, 0.1); absent, the bundle's default. */
+  driftSampleRate?: string | number;
 }
 
 const POLICY_FIELDS = new Set([
@@ -79,6 +81,7 @@ const POLICY_FIELDS = new Set([
   'maxErrorRate',
   'maxLatencyP95',
   'minConfidence',
+  'driftSampleRate',
 ]);
 
 function invalid(field: string, message: string): Error {
@@ -232,6 +235,9 @@ export function buildPolicy(input: PolicyInput = {}): RolloutPolicy {
     retryBackoffMs: read(input, 'retryBackoff', durationOf, d.retryBackoffMs),
     probationMs: read(input, 'probation', durationOf, d.probationMs),
     gates,
+    ...(input.driftSampleRate === undefined
+      ? {}
+      : { driftSampleRate: ratioOf(input.driftSampleRate, 'driftSampleRate') }),
   });
 }
 
@@ -294,6 +300,11 @@ export function checkPolicy(policy: RolloutPolicy): RolloutPolicy {
     );
   }
   if (policy.gates.maxLatencyP95Ms <= 0) throw invalid('maxLatencyP95', 'must be above 0');
+  if (policy.driftSampleRate !== undefined) {
+    checkRatio(policy.driftSampleRate, 'driftSampleRate', policy.driftSampleRate);
+    if (policy.driftSampleRate <= 0)
+      throw invalid('driftSampleRate', 'must be above 0 (a bundle without drift has no profile)');
+  }
   return policy;
 }
 

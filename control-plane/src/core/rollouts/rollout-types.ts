@@ -53,6 +53,12 @@ export interface RolloutPolicy {
   /** How long an agent serves the new model on probation before it commits. */
   probationMs: number;
   gates: HealthGates;
+  /**
+   * Share of inferences the devices sample into their drift sketches while
+   * they serve this rollout's model; absent, the bundle's own default
+   * (manifest `drift.sampleRate`).
+   */
+  driftSampleRate?: number;
 }
 
 export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted';

@@ -39,6 +39,10 @@ const createRolloutBody = z
     maxErrorRate: textOrNumber.optional(),
     maxLatencyP95: textOrNumber.optional(),
     minConfidence: textOrNumber.optional(),
+    driftSampleRate: textOrNumber.optional().openapi({
+      example: '10%',
+      description: "share of inferences devices sample for drift; default: the bundle's",
+    }),
   })
   .openapi('CreateRollout');
 
