@@ -5,6 +5,7 @@
  * the fleet's accuracy as an operator would measure it in the field.
  */
 import type { EvalData } from '@fleet/bundles';
+import { shiftDigits, type DigitShift } from './digit-shift.ts';
 import type { SimAgent } from './sim-fleet.ts';
 
 export interface TrafficOptions {
@@ -14,6 +15,10 @@ export interface TrafficOptions {
   batch?: number;
   /** Offset into the data, so successive rounds see different digits. */
   offset?: number;
+  /** The input shift an agent's digits undergo (a drifted cohort), or null for none. */
+  shift?: (agent: SimAgent) => DigitShift | null;
+  /** Uniform randomness for the shift's noise (seeded in tests). */
+  random?: () => number;
 }
 
 export interface AccuracyByModel {
@@ -36,12 +41,16 @@ export async function runTraffic(
         const rows = Math.min(batch, options.perAgent - sent);
         const start = cursor;
         cursor = (cursor + rows) % (data.sampleCount - rows);
-        const input = data.features.subarray(
+        const digits = data.features.subarray(
           start * data.featureCount,
           (start + rows) * data.featureCount,
         );
+        const shift = options.shift?.(sim) ?? null;
+        const input = shift
+          ? shiftDigits(digits, shift, options.random ?? Math.random)
+          : new Float32Array(digits);
         try {
-          const result = await sim.host.inference.infer(new Float32Array(input), { batch: rows });
+          const result = await sim.host.inference.infer(input, { batch: rows });
           const key = result.model.version;
           const entry = (byModel[key] ??= { correct: 0, total: 0, errors: 0, meanConfidence: 0 });
           result.predictions.forEach((p: number, i: number) => {
