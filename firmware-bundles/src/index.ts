@@ -12,6 +12,7 @@ export * from './core/data/eval-data.ts';
 export * from './core/evaluation/classifier-accuracy.ts';
 export * from './core/build/evaluate-pair.ts';
 export * from './core/build/build-bundle.ts';
+export * from './core/build/drift-profile.ts';
 export { decodeOnnx, encodeOnnx } from './adapters/onnx/onnx-codec.ts';
 export { createOnnxRunner, type OnnxRunner } from './adapters/onnx/runtime.ts';
 export { mnistSplit } from './adapters/mnist/mnist-split.ts';

@@ -1,23 +1,24 @@
 /**
  * `fleet bundle build`: a float ONNX model (or a `train-reference` output
  * directory) and evaluation data in; a signed bundle with the int8 model,
- * golden vectors and the quantization report out. Prints float vs int8 figures;
- * writes nothing unless every step succeeds.
+ * golden vectors, the quantization report and a drift profile out. Prints
+ * float vs int8 figures and progress; writes nothing unless every step succeeds.
  */
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { bundleIdOf, FleetError, type Manifest } from '@fleet/protocol';
-import { buildBundle, type BuildResult } from '../core/build/build-bundle.ts';
-import { decodeEvalData } from '../core/data/eval-data.ts';
+import { buildBundle, type BuildResult, type DriftBuildInput } from '../core/build/build-bundle.ts';
+import { decodeEvalData, type EvalData } from '../core/data/eval-data.ts';
 import { decodeOnnx, encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
 import { createOnnxRunner } from '../adapters/onnx/runtime.ts';
 import { createKeyDirectory } from '../adapters/fs/key-directory.ts';
 import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { printJson, readInput, type CliIo } from './io.ts';
 import { addReleaseOptions, releaseManifest, type ReleaseFlags } from './release-options.ts';
+import { addDriftOptions, type DriftFlags } from './drift-options.ts';
 
-interface BuildFlags extends ReleaseFlags {
+interface BuildFlags extends ReleaseFlags, DriftFlags {
   onnx?: string;
   from?: string;
   evalData: string;
@@ -103,12 +104,31 @@ function table(io: CliIo, r: BuildResult): void {
   io.stderr(
     `top-1 agreement ${pct(r.evaluation.top1Agreement)}, max |output diff| ${r.evaluation.maxAbsOutputDiff.toExponential(2)}\n`,
   );
+  if (r.drift) {
+    io.stderr(
+      `drift profile ${r.drift.part}: ${r.drift.signals.length} signals (${r.drift.signals.join(', ')}), ${r.drift.profileBytes} bytes from ${r.drift.samples} samples\n`,
+    );
+  }
+}
+
+/** The drift step's input from the flags, or undefined with --no-drift. */
+async function driftInput(
+  flags: BuildFlags,
+  evalData: EvalData,
+): Promise<DriftBuildInput | undefined> {
+  if (!flags.drift) return undefined;
+  const data = flags.driftData
+    ? decodeEvalData(await readInput(flags.driftData, 'drift data'))
+    : evalData;
+  return { data, signals: flags.driftSignals, sampleRate: flags.driftSampleRate };
 }
 
 export function bundleBuildCommand(io: CliIo): Command {
-  return addReleaseOptions(
-    new Command('build').description(
-      'quantize a float ONNX model to int8, prove its accuracy, and write a signed bundle',
+  return addDriftOptions(
+    addReleaseOptions(
+      new Command('build').description(
+        'quantize a float ONNX model to int8, prove its accuracy, profile its drift signals, and write a signed bundle',
+      ),
     ),
   )
     .option('--onnx <file>', 'float32 ONNX model')
@@ -143,6 +163,8 @@ export function bundleBuildCommand(io: CliIo): Command {
           signers,
           maxAccuracyDropPoints: flags.maxAccuracyDrop,
           manifest: releaseManifest(flags, io.nowMs(), await lineageFrom(flags)),
+          drift: await driftInput(flags, evalData),
+          onProgress: (line) => io.stderr(`${line}\n`),
         },
         { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
       );
@@ -157,6 +179,7 @@ export function bundleBuildCommand(io: CliIo): Command {
         floatAccuracy: result.evaluation.float.accuracy,
         int8Accuracy: result.evaluation.int8.accuracy,
         top1Agreement: result.evaluation.top1Agreement,
+        drift: result.drift,
       });
     });
 }

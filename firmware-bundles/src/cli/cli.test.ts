@@ -14,6 +14,7 @@ import { encodeEvalData } from '../core/data/eval-data.ts';
 import { buildDenseModel } from '../core/onnx/dense-builder.ts';
 import { xorshift32 } from '../core/random.ts';
 import { encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
+import type { ManifestDrift } from '@fleet/protocol';
 
 const NOW_MS = Date.parse('2026-11-26T12:00:00Z');
 
@@ -248,8 +249,42 @@ describe('fleet keys / fleet bundle', () => {
     assert.equal(v.code, 0, v.stderr);
     assert.deepEqual(
       (v.json['parts'] as { name: string }[]).map((p) => p.name),
-      ['model.onnx', 'golden.json'],
+      ['model.onnx', 'golden.json', 'drift-profile.bin'],
     );
+    // drift by default: 8 inputs, confidence, class, 5 PCA projections, PCA error
+    const drift = (inspected.json['manifest'] as { drift: ManifestDrift }).drift;
+    assert.equal(drift.signals.length, 16);
+    assert.equal(drift.sampleRate, 0.1);
+    assert.match(r.stderr, /drift profile drift-profile.bin: 16 signals/);
+    assert.equal((r.json['drift'] as { samples: number }).samples, 50);
+
+    const chosen = join(dir, 'chosen.fleet');
+    const c = await build(
+      onnxPath,
+      chosen,
+      '--drift-signals',
+      'input:3,confidence',
+      '--drift-sample-rate',
+      '0.5',
+    );
+    assert.equal(c.code, 0, c.stderr);
+    const chosenDrift = (
+      (await fleet('bundle', 'inspect', chosen)).json['manifest'] as { drift: ManifestDrift }
+    ).drift;
+    assert.deepEqual(
+      chosenDrift.signals.map((s) => s.name),
+      ['input.3', 'confidence'],
+    );
+    assert.equal(chosenDrift.sampleRate, 0.5);
+    const none = join(dir, 'none.fleet');
+    assert.equal((await build(onnxPath, none, '--no-drift')).code, 0);
+    const plain = (await fleet('bundle', 'inspect', none)).json['manifest'] as Record<
+      string,
+      unknown
+    >;
+    assert.equal(plain['drift'], undefined);
+    assert.equal((await build(onnxPath, none, '--drift-signals', 'input:x')).code, 2);
+    assert.equal((await build(onnxPath, none, '--drift-sample-rate', '0')).code, 2);
 
     const corrupt = join(dir, 'corrupt.onnx');
     await writeFile(corrupt, (await readFile(onnxPath)).subarray(0, 100));

@@ -14,7 +14,9 @@ export type FactoryErrorCode =
   /** Evaluation data whose shape does not fit the model's input. */
   | 'EVAL_DATA_MISMATCH'
   /** The quantized model loses more accuracy than the build allows. */
-  | 'ACCURACY_BUDGET';
+  | 'ACCURACY_BUDGET'
+  /** Drift signals or settings that do not make a valid manifest `drift` field. */
+  | 'DRIFT_SPEC';
 
 export function factoryError(
   code: FactoryErrorCode,

@@ -10,8 +10,13 @@ import {
 } from './__fixtures__/profile-fixtures.ts';
 import { fitPca } from './pca.ts';
 import { createSeededRandom } from './random.ts';
-import { serializeSignal } from './signal-sketch.ts';
-import { buildBaseline, createSignalExtractor, driftUsesPca } from './signals.ts';
+import { createNumericSignal, serializeSignal, updateSignal } from './signal-sketch.ts';
+import {
+  buildBaseline,
+  createSignalExtractor,
+  driftUsesPca,
+  numericSignalBytesBound,
+} from './signals.ts';
 
 const samples = syntheticSamples(600, 1);
 const basis = fitPca(
@@ -166,5 +171,18 @@ describe('buildBaseline', () => {
         ...buildBaseline(spec, basis, samples, { random: createSeededRandom(5), k: 16 }).values(),
       ].map(serializeSignal);
     assert.deepEqual(bytes(), bytes());
+  });
+});
+
+describe('numericSignalBytesBound', () => {
+  it('bounds a flush-sized numeric sketch: k = 100 and 1,000 values fit in 3 KB', () => {
+    assert.equal(numericSignalBytesBound(100, 1000), 2624);
+    for (const n of [1, 500, 1000]) {
+      const random = createSeededRandom(n);
+      const signal = createNumericSignal({ k: 100, random: createSeededRandom(7) });
+      for (let i = 0; i < n; i++) updateSignal(signal, random());
+      const size = serializeSignal(signal).length;
+      assert.ok(size <= numericSignalBytesBound(100, n), `${size} bytes at n = ${n}`);
+    }
   });
 });

@@ -28,7 +28,8 @@
  */
 import { FleetError } from '../errors.ts';
 import { driftKindOf, type DriftSource, type ManifestDrift } from '../bundle/manifest.ts';
-import { KLL_DEFAULT_K } from './kll-levels.ts';
+import { COUNTERS_SERIALIZED_BYTES } from './counters.ts';
+import { KLL_DEFAULT_K, kllSerializedSizeBound } from './kll-levels.ts';
 import type { PcaBasis } from './pca.ts';
 import type { RandomSource } from './random.ts';
 import {
@@ -208,4 +209,15 @@ export function buildBaseline(
     for (let i = 0; i < values.length; i++) updateSignal(sketches[i]!, values[i]);
   }
   return new Map(spec.signals.map((signal, i) => [signal.name, sketches[i]!]));
+}
+
+/**
+ * The most bytes `serializeSignal` gives for a numeric signal sketched with
+ * KLL `k` after `n` values: a device's flush of `flush.maxSamples` sampled
+ * inferences stays within `numericSignalBytesBound(sketchK, maxSamples)` per
+ * numeric signal (k = 100, n = 1,000: 2,624 bytes).
+ */
+export function numericSignalBytesBound(k: number, n: number): number {
+  // signal header 8, counters length 4 + counters, KLL length 4 + KLL sketch
+  return 8 + 4 + COUNTERS_SERIALIZED_BYTES + 4 + kllSerializedSizeBound(k, n);
 }

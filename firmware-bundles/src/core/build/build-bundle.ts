@@ -1,11 +1,11 @@
 /**
  * The bundle factory as named steps: a float ONNX model and evaluation data in,
- * a signed bundle holding the int8 model, its golden vectors and a quantization
- * report out. Any failing step throws and nothing is produced; the CLI writes
- * the file only after the last step.
+ * a signed bundle holding the int8 model, its golden vectors, a quantization
+ * report and (when asked) a drift profile out. Any failing step throws and
+ * nothing is produced; the CLI writes the file only after the last step.
  *
  *   decode -> checkEvalData -> quantize -> evaluate -> enforceBudget
- *          -> goldenVectors -> pack
+ *          -> goldenVectors -> driftProfile -> pack
  */
 import { deflateSync } from 'fflate';
 import { packBundle, type GoldenVectors, type ManifestInput, type Signer } from '@fleet/protocol';
@@ -15,6 +15,34 @@ import type { ModelRunner } from '../evaluation/classifier-accuracy.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { quantizeWeights, type QuantizationReport } from '../quantize/quantize-weights.ts';
 import { evaluatePair, type PairEvaluation } from './evaluate-pair.ts';
+import {
+  buildDriftProfile,
+  planDrift,
+  type DriftPlan,
+  type DriftPlanOptions,
+} from './drift-profile.ts';
+
+/** The drift step's input: the data the baselines describe, and how to monitor it. */
+export interface DriftBuildInput extends DriftPlanOptions {
+  /** Training or calibration inputs (labels unused); run through the int8 model. */
+  data: EvalData;
+  /** A plan made earlier by `planDrift` from the same data: skips fitting again. */
+  plan?: DriftPlan;
+  /** KLL k of the baselines (default 200). */
+  baselineK?: number;
+  /** Seed of the baselines' compactions (default 1): equal inputs, equal part. */
+  seed?: number;
+}
+
+/** What the drift step added to the bundle. */
+export interface DriftBuildReport {
+  part: string;
+  profileBytes: number;
+  samples: number;
+  signals: string[];
+  /** Share of the input variance the PCA components explain; null without PCA. */
+  explainedVariance: number | null;
+}
 
 /** What the core needs from outside: the ONNX codec and a runtime (adapters). */
 export interface BuildPorts {
@@ -32,6 +60,10 @@ export interface BuildInput {
   maxAccuracyDropPoints?: number;
   /** How many evaluation samples become golden vectors (default 32). */
   goldenCount?: number;
+  /** Add a drift profile part and the manifest's `drift` field (default: none). */
+  drift?: DriftBuildInput;
+  /** Progress of the long steps, one line each. */
+  onProgress?: (line: string) => void;
 }
 
 export interface BuildResult {
@@ -44,6 +76,7 @@ export interface BuildResult {
     int8CompressedBytes: number;
   };
   quantization: QuantizationReport;
+  drift: DriftBuildReport | null;
 }
 
 /** Absolute tolerance a device allows between its outputs and the golden ones. */
@@ -60,6 +93,7 @@ export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise
     const evaluation = await evaluatePair(floatRunner, int8Runner, input.evalData);
     enforceBudget(evaluation, input.maxAccuracyDropPoints ?? 1.0);
     const golden = await goldenVectors(int8Runner, float, input.evalData, input.goldenCount ?? 32);
+    const drift = input.drift ? await driftStep(float, int8Runner, input) : null;
     const sizes = {
       floatBytes: input.floatModel.length,
       floatCompressedBytes: deflateSync(input.floatModel).length,
@@ -71,6 +105,7 @@ export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise
         ...input.manifest,
         io: { inputs: float.inputs.map(tensorSpec), outputs: float.outputs.map(tensorSpec) },
         quantization: { ...quantized.report, ...sizes, evaluation },
+        ...(drift ? { drift: drift.spec } : {}),
       },
       parts: [
         { name: 'model.onnx', bytes: int8Bytes, mediaType: 'application/onnx' },
@@ -79,13 +114,50 @@ export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise
           bytes: new TextEncoder().encode(JSON.stringify(golden)),
           mediaType: 'application/json',
         },
+        ...(drift ? [drift.part] : []),
       ],
       signers: input.signers,
     });
-    return { bundle, evaluation, sizes, quantization: quantized.report };
+    return {
+      bundle,
+      evaluation,
+      sizes,
+      quantization: quantized.report,
+      drift: drift?.report ?? null,
+    };
   } finally {
     await Promise.all([floatRunner.close(), int8Runner.close()]);
   }
+}
+
+/**
+ * The drift profile of the int8 model, the one devices run: its outputs on
+ * the drift data are what the confidence and predicted-class baselines hold.
+ */
+async function driftStep(model: OnnxModel, int8: ModelRunner, input: BuildInput) {
+  const options = input.drift!;
+  checkEvalData(model, options.data);
+  const onProgress = options.onProgress ?? input.onProgress;
+  const plan = options.plan ?? planDrift(options.data, { ...options, onProgress });
+  const profile = await buildDriftProfile(plan, options.data, int8, { ...options, onProgress });
+  const explained = plan.pca
+    ? plan.pca.eigenvalues.reduce((a, b) => a + b, 0) / (plan.pca.totalVariance || 1)
+    : null;
+  return {
+    spec: plan.spec,
+    part: {
+      name: plan.spec.part,
+      bytes: profile.bytes,
+      mediaType: 'application/vnd.fleet.drift-profile',
+    },
+    report: {
+      part: plan.spec.part,
+      profileBytes: profile.bytes.length,
+      samples: profile.samples,
+      signals: plan.spec.signals.map((s) => s.name),
+      explainedVariance: explained,
+    },
+  };
 }
 
 function checkEvalData(model: OnnxModel, data: EvalData): void {
