@@ -42,6 +42,23 @@ describe('deploy', () => {
     assert.equal('probation' in parsed, false);
   });
 
+  it("carries an optional drift sampling rate in (0, 1] that overrides the manifest's", () => {
+    const driftOf = (changes: Record<string, unknown>) => {
+      const parsed = parsePatched(deploy(key), changes);
+      return parsed.type === 'deploy' ? parsed.drift : 'not a deploy';
+    };
+    assert.deepEqual(driftOf({ drift: { sampleRate: 0.25 } }), { sampleRate: 0.25 });
+    assert.deepEqual(driftOf({ drift: { sampleRate: 1 } }), { sampleRate: 1 });
+    assert.equal('drift' in parsePatched(deploy(key), {}), false, 'old deploys stay valid');
+    refusedAll(deploy(key), [
+      [{ drift: { sampleRate: 0 } }, /field "drift\.sampleRate"/],
+      [{ drift: { sampleRate: 1.5 } }, /field "drift\.sampleRate"/],
+      [{ drift: { sampleRate: '0.5' } }, /field "drift\.sampleRate"/],
+      [{ drift: {} }, /field "drift\.sampleRate"/],
+      [{ drift: { sampleRate: 0.5, flush: 10 } }, /unknown field "drift\.flush"/],
+    ]);
+  });
+
   it('refuses a blockCount other than ceil(sizeBytes / blockSizeBytes)', () => {
     refusedAll(deploy(key), [
       [{ 'bundle.blockCount': 2 }, /field "bundle\.blockCount": blockCount must equal/],

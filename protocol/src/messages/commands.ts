@@ -96,8 +96,19 @@ export const deployMessageSchema = z.strictObject({
   model: modelRefSchema,
   /** Past this time the agent gives up and reports the deploy as failed (THREATS 26). */
   deadline: isoTimestampSchema,
-  /** Share of inferences fed to drift sketches. */
+  /**
+   * Unused: superseded by `drift.sampleRate`, which agents read. Still
+   * accepted, so a deploy that carries it stays valid.
+   */
   samplingRate: fractionSchema.optional(),
+  /**
+   * This rollout's drift monitoring: `sampleRate` overrides the manifest's
+   * `drift.sampleRate` (the share of inferences the device feeds its drift
+   * sketches, in (0, 1]) for the model this deploy installs, for as long as
+   * it stays installed. Absent: the manifest's default. A bundle without a
+   * `drift` field is not monitored whatever this says.
+   */
+  drift: z.strictObject({ sampleRate: z.number().gt(0).max(1) }).optional(),
   probation: probationPolicySchema.optional(),
 });
 export type DeployMessage = z.infer<typeof deployMessageSchema>;
