@@ -21,12 +21,14 @@ export * from './core/model-host.ts';
 export { createOnnxModelHost, type OnnxModelHost } from './adapters/onnx/onnx-model-host.ts';
 export {
   createMemoryDownloadStore,
+  createMemoryDriftOutboxStore,
   createMemorySlotStore,
   createMemoryStateStore,
 } from './adapters/memory/memory-stores.ts';
 export { createFsStateStore } from './adapters/fs/fs-state-store.ts';
 export { createFsDownloadStore } from './adapters/fs/fs-download-store.ts';
 export { createFsSlotStore } from './adapters/fs/fs-slot-store.ts';
+export { createFsDriftOutboxStore } from './adapters/fs/fs-drift-outbox-store.ts';
 export { createIdentityStore, type DeviceIdentity } from './adapters/fs/identity-store.ts';
 export { createAgentSession, type AgentSession } from './adapters/mqtt/agent-session.ts';
 export { enrol, type Enrolment } from './agent/enrol.ts';
@@ -38,5 +40,16 @@ export {
   type FleetAgentOptions,
 } from './agent/fleet-agent.ts';
 export { createUpdateDriver, type UpdateDriver } from './agent/update-driver.ts';
+// Drift: the monitor of the serving model (pure), its outbox, and the reporting glue.
+export * from './core/drift-flush.ts';
+export * from './core/drift-monitor.ts';
+export * from './core/drift-outbox.ts';
+export * from './core/drift-profile-check.ts';
+export {
+  createDriftReporting,
+  type DriftEvent,
+  type DriftReporting,
+  type DriftStats,
+} from './agent/drift-reporting.ts';
 export { runAgent, type RunningAgent } from './run-agent.ts';
 export { mergeConfig, defaultConfig, type AgentConfig } from './config.ts';

@@ -11,6 +11,7 @@ import { createIdentityStore } from './adapters/fs/identity-store.ts';
 import { createFsStateStore } from './adapters/fs/fs-state-store.ts';
 import { createFsDownloadStore } from './adapters/fs/fs-download-store.ts';
 import { createFsSlotStore } from './adapters/fs/fs-slot-store.ts';
+import { createFsDriftOutboxStore } from './adapters/fs/fs-drift-outbox-store.ts';
 import { createOnnxModelHost } from './adapters/onnx/onnx-model-host.ts';
 import { createInferApi, serveInferApi } from './adapters/http/infer-api.ts';
 import { enrol } from './agent/enrol.ts';
@@ -80,6 +81,7 @@ export async function runAgent(
       state: createFsStateStore(config.dataDir),
       downloads: createFsDownloadStore(config.dataDir),
       slots: createFsSlotStore(config.dataDir),
+      driftOutbox: createFsDriftOutboxStore(config.dataDir),
     },
     host,
     tickIntervalMs: config.tickIntervalMs,

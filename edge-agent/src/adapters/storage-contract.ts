@@ -7,13 +7,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DownloadStore, SlotStore, StateStore } from '../core/storage.ts';
+import type { DownloadStore, DriftOutboxStore, SlotStore, StateStore } from '../core/storage.ts';
 import { initialAgentState, type AgentState } from '../core/update-state.ts';
+import { runDriftOutboxContract } from './drift-outbox-contract.ts';
 
 export interface Stores {
   state: StateStore;
   downloads: DownloadStore;
   slots: SlotStore;
+  driftOutbox: DriftOutboxStore;
 }
 
 const BUNDLE = 'ab'.repeat(32);
@@ -27,6 +29,8 @@ const spec = {
 const block = (i: number) => new Uint8Array(i === 2 ? 2 : 4).fill(i + 1);
 
 export function runStorageContract(name: string, open: () => Stores): void {
+  runDriftOutboxContract(name, () => open().driftOutbox);
+
   test(`${name}: state starts initial and round-trips every field`, async () => {
     assert.deepEqual(await open().state.load(), initialAgentState());
     const state: AgentState = {

@@ -1,7 +1,8 @@
 /**
  * One agent, assembled: its MQTT session, the update driver with its effects,
- * the block downloader, the reporter, and the timers that tick the update
- * machine and send health reports. Used by the `fleet-agent` daemon (main.ts)
+ * the block downloader, the reporter, drift monitoring with its outbox
+ * (drift-reporting.ts), and the timers that tick the update machine and the
+ * drift monitor and send health reports. Used by the `fleet-agent` daemon (main.ts)
  * and, many at once, by the simulator (each with its own session and state,
  * models shared through the model host's runtime).
  *
@@ -9,6 +10,7 @@
  * `parseCommand`); a malformed one is counted and dropped, and changes
  * nothing (THREATS 33). Blocks arrive on the bundle topics.
  */
+import { randomUUID } from 'node:crypto';
 import {
   deviceTopic,
   isFleetError,
@@ -22,14 +24,23 @@ import {
   type AgentSession,
   type AgentSessionOptions,
 } from '../adapters/mqtt/agent-session.ts';
+import { createMemoryDriftOutboxStore } from '../adapters/memory/memory-stores.ts';
+import { createDriftOutbox, type DriftOutboxBounds } from '../core/drift-outbox.ts';
+import { driftSampleRate } from '../core/drift-profile-check.ts';
 import type { ModelHost } from '../core/model-host.ts';
-import type { DownloadStore, SlotStore, StateStore } from '../core/storage.ts';
-import { initialAgentState, type AgentState } from '../core/update-state.ts';
+import type { DownloadStore, DriftOutboxStore, SlotStore, StateStore } from '../core/storage.ts';
+import { initialAgentState, installOf, type AgentState } from '../core/update-state.ts';
 import { signMqttCredential, type Signer } from '@fleet/protocol';
 import { createBlockDownloader, type BlockDownloader, type Timers } from './block-downloader.ts';
+import {
+  createDriftReporting,
+  type DriftEvent,
+  type DriftReporting,
+  type DriftStats,
+} from './drift-reporting.ts';
 import { createReporter } from './reporter.ts';
 import { createUpdateDriver, type UpdateDriver } from './update-driver.ts';
-import { createUpdateEffects } from './update-effects.ts';
+import { createUpdateEffects, errorReport } from './update-effects.ts';
 import { handleRollback, type RollbackCheck } from './rollback-command.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -41,10 +52,21 @@ export interface FleetAgentOptions {
   agentVersion?: string;
   mqttUrl: string;
   trustRoot: () => TrustedRoot;
-  stores: { state: StateStore; downloads: DownloadStore; slots: SlotStore };
+  stores: {
+    state: StateStore;
+    downloads: DownloadStore;
+    slots: SlotStore;
+    /**
+     * The drift outbox's store. Without one, an in-memory store kept per
+     * `stores` object, so an agent restarted on the same stores (the
+     * simulator's) finds its unsent flushes and its seq.
+     */
+    driftOutbox?: DriftOutboxStore;
+  };
   host: ModelHost;
   nowMs?: () => number;
   timers?: Timers;
+  /** Backoff jitter, drift sampling and sketch compactions; Math.random by default. */
   random?: () => number;
   /** How often the update machine gets a `tick` (deadlines, probation end). */
   tickIntervalMs?: number;
@@ -57,6 +79,14 @@ export interface FleetAgentOptions {
     >
   >;
   downloader?: { firstRepairDelayMs?: number; maxRepairDelayMs?: number };
+  drift?: {
+    outboxBounds?: Partial<DriftOutboxBounds>;
+    maxInFlight?: number;
+    /** Flush ids; random UUIDs by default. */
+    newId?: () => string;
+  };
+  /** The MQTT session's maker (tests inject a fake); createAgentSession by default. */
+  createSession?: (options: AgentSessionOptions) => AgentSession;
   onEvent?: (event: AgentEvent) => void;
 }
 
@@ -64,7 +94,8 @@ export type AgentEvent =
   | { type: 'command-refused'; code: string; message: string }
   | { type: 'action-error'; action: string; message: string }
   | { type: 'connected' }
-  | { type: 'disconnected' };
+  | { type: 'disconnected' }
+  | DriftEvent;
 
 export interface FleetAgent {
   readonly deviceId: string;
@@ -73,6 +104,9 @@ export interface FleetAgent {
   state(): AgentState;
   session(): AgentSession;
   downloader(): BlockDownloader;
+  drift(): DriftReporting;
+  /** Drift flushes written, sent, resent, dropped, pending; the monitor's counts. */
+  driftStats(): DriftStats;
   /** Waits until no update input is being processed. */
   settle(): Promise<void>;
   /** Stops everything as a power cut would: no clean disconnect, the broker publishes the last will. */
@@ -95,7 +129,7 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     return driver.state();
   };
 
-  const session = createAgentSession({
+  const session = (options.createSession ?? createAgentSession)({
     url: options.mqttUrl,
     deviceId,
     credential: () =>
@@ -106,6 +140,7 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     onConnect: () => {
       emit({ type: 'connected' });
       if (driver) void reporter.publishState(driver.state()).catch(() => undefined);
+      drift.onConnect();
     },
     onDisconnect: () => emit({ type: 'disconnected' }),
     ...(options.random ? { random: options.random } : {}),
@@ -119,6 +154,23 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     signer: options.signer,
     nowMs,
     publish: (topic, payload, publishOptions) => session.publish(topic, payload, publishOptions),
+  });
+
+  const drift = createDriftReporting({
+    outbox: createDriftOutbox({
+      store: options.stores.driftOutbox ?? memoryOutboxOf(options.stores),
+      nowMs,
+      ...(options.drift?.outboxBounds ? { bounds: options.drift.outboxBounds } : {}),
+    }),
+    nowMs,
+    random: options.random ?? Math.random,
+    newId: options.drift?.newId ?? randomUUID,
+    encode: (flush) => reporter.driftReport(flush),
+    send: (bytes) =>
+      session.publish(deviceTopic(deviceId, 'telemetry'), bytes, { qos: 1, retain: false }),
+    connected: () => session.connected(),
+    ...(options.drift?.maxInFlight ? { maxInFlight: options.drift.maxInFlight } : {}),
+    onEvent: emit,
   });
 
   let lastProgressAt = 0;
@@ -222,6 +274,19 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
         host: options.host,
         reporter,
         state: () => driver!.state(),
+        onServe: (model, checked, driftError) => {
+          if (driftError)
+            emit({ type: 'drift-error', ...errorReport(driftError, 'DRIFT_PROFILE') });
+          if (!checked) return drift.setModel(null);
+          // Probation traffic is the new bundle's: its sketches are that bundle's.
+          const install = installOf(driver!.state(), model.bundleId);
+          drift.setModel({
+            ref: model,
+            rolloutId: install.rolloutId,
+            ...checked,
+            sampleRate: driftSampleRate(checked.spec, install.driftSampleRate),
+          });
+        },
       });
       driver = createUpdateDriver({
         store: options.stores.state,
@@ -230,11 +295,18 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
         onActionError: (action, error) =>
           emit({ type: 'action-error', action: action.type, message: String(error) }),
       });
+      await drift.start();
+      options.host.observeInferences(drift.observer);
       await driver.start();
       await session.subscribe(cmdTopic);
       await session.start(startOptions.connectTimeoutMs);
       const tickMs = options.tickIntervalMs ?? 1_000;
-      timers.push(setInterval(() => void driver?.dispatch({ type: 'tick' }), tickMs));
+      timers.push(
+        setInterval(() => {
+          void driver?.dispatch({ type: 'tick' });
+          drift.tick();
+        }, tickMs),
+      );
       const healthMs = options.healthIntervalMs ?? 60_000;
       if (healthMs > 0) {
         timers.push(
@@ -250,6 +322,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     state: currentState,
     session: () => session,
     downloader: () => downloader,
+    drift: () => drift,
+    driftStats: () => drift.stats(),
     settle: async () => {
       await driver?.dispatch({ type: 'tick' });
     },
@@ -258,6 +332,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       for (const t of timers) clearInterval(t);
       driver?.stop();
       downloader.close();
+      drift.kill();
+      options.host.observeInferences(null);
       session.kill();
     },
     async close() {
@@ -265,6 +341,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       for (const t of timers) clearInterval(t);
       downloader.close();
       driver?.stop();
+      options.host.observeInferences(null);
+      await drift.close();
       // A clean DISCONNECT suppresses the will, so say "offline" ourselves (with a
       // fresh timestamp, which the control plane takes as newer than the last state).
       if (driver && session.connected()) {
@@ -274,4 +352,16 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       await session.close();
     },
   };
+}
+
+const memoryOutboxes = new WeakMap<object, DriftOutboxStore>();
+
+/** The in-memory drift outbox store of a set of stores, the same for every agent made on them. */
+function memoryOutboxOf(stores: object): DriftOutboxStore {
+  let store = memoryOutboxes.get(stores);
+  if (!store) {
+    store = createMemoryDriftOutboxStore();
+    memoryOutboxes.set(stores, store);
+  }
+  return store;
 }

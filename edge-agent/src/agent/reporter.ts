@@ -6,6 +6,8 @@
  *              same message with `online: false` is the last will
  *   progress   on `evt`, for the rollout being worked on
  *   health     on `telemetry`, every health window
+ *   drift      on `telemetry`: one outbox flush (drift-reporting.ts publishes
+ *              it); its message id is the flush id, the same at every resend
  *
  * Message ids are random (the receiver de-duplicates on them); `ts` is the
  * injected clock's.
@@ -22,6 +24,7 @@ import {
   type StateMessage,
   type UpdateState,
 } from '@fleet/protocol';
+import type { DriftFlush } from '../core/drift-flush.ts';
 import { reportedUpdateState, type AgentState } from '../core/update-state.ts';
 
 export interface ReporterOptions {
@@ -53,6 +56,11 @@ export interface Reporter {
   publishState(state: AgentState, online?: boolean): Promise<void>;
   publishProgress(progress: ProgressReport): Promise<void>;
   publishHealth(health: Omit<HealthMessage, 'type' | 'id' | 'schemaVersion' | 'ts'>): Promise<void>;
+  /**
+   * The signed `drift` message of an outbox flush, for `telemetry` at QoS 1.
+   * Throws (MALFORMED, TOO_LARGE) for a flush the drift message schema refuses.
+   */
+  driftReport(flush: DriftFlush): Uint8Array;
   /** Asks for missing blocks (a bitmap, base64) on `blocks/req`; QoS 0: the downloader asks again if it is lost. */
   publishBlocksRequest(request: {
     rolloutId: string;
@@ -129,6 +137,19 @@ export function createReporter(options: ReporterOptions): Reporter {
           retain: false,
         },
       ),
+    driftReport: (flush) =>
+      sign({
+        ...header('drift'),
+        id: flush.id,
+        deviceId: options.deviceId,
+        model: flush.model,
+        ...(flush.rolloutId !== null ? { rolloutId: flush.rolloutId } : {}),
+        seq: flush.seq,
+        window: flush.window,
+        inferences: flush.inferences,
+        sampled: flush.sampled,
+        signals: flush.signals,
+      }),
     publishBlocksRequest: (request) =>
       options.publish(
         deviceTopic(options.deviceId, 'blocks/req'),

@@ -12,7 +12,11 @@
  *   stage            whole file: SHA-256 = bundle id, same signed manifest as
  *                    the deploy, every verification step again with the
  *                    parts; then the parts go into the spare slot
- *   activate         load the slot's model, golden vectors
+ *   activate         the drift profile checked against the manifest (a
+ *                    bundle whose profile does not decode is refused,
+ *                    DRIFT_PROFILE), then load the slot's model, golden vectors
+ *   serve            route inference to the slot and tell `onServe` which
+ *                    model serves and what drift it monitors
  *   judge-probation  the model host's health window against the policy
  */
 import {
@@ -25,15 +29,17 @@ import {
   utf8,
   verifyBundle,
   verifyManifestEnvelope,
+  type BundleModelRef,
   type ErrorReport,
   type Manifest,
   type TrustedRoot,
 } from '@fleet/protocol';
 import { nodeInflate } from '@fleet/protocol/node';
+import { checkDriftProfile, type CheckedDrift } from '../core/drift-profile-check.ts';
 import type { ModelHost } from '../core/model-host.ts';
 import type { DownloadStore, SlotStore } from '../core/storage.ts';
 import type { UpdateAction } from '../core/update-machine.ts';
-import type { AgentState, UpdateJob } from '../core/update-state.ts';
+import type { AgentState, Slot, UpdateJob } from '../core/update-state.ts';
 import type { BlockDownloader } from './block-downloader.ts';
 import type { Dispatch, RunAction } from './update-driver.ts';
 import type { Reporter } from './reporter.ts';
@@ -53,6 +59,12 @@ export interface UpdateEffectsOptions {
   state: () => AgentState;
   /** Largest total uncompressed bundle size the device accepts (THREATS 24). */
   maxBundleBytes?: number;
+  /**
+   * A model now serves, with its bundle's checked drift spec (null: not
+   * monitored). After a restart a committed model whose profile no longer
+   * checks out still serves, unmonitored, with the reason in `driftError`.
+   */
+  onServe?: (model: BundleModelRef, drift: CheckedDrift | null, driftError: unknown) => void;
 }
 
 export function errorReport(error: unknown, fallbackCode = 'AGENT_ERROR'): ErrorReport {
@@ -63,6 +75,8 @@ export function errorReport(error: unknown, fallbackCode = 'AGENT_ERROR'): Error
 
 export function createUpdateEffects(options: UpdateEffectsOptions): RunAction {
   const { host, slots, reporter } = options;
+  /** The checked drift of each slot's loaded bundle. */
+  const slotDrift = new Map<Slot, { bundleId: string; drift: CheckedDrift | null }>();
   const limits = options.maxBundleBytes
     ? { maxTotalUncompressedBytes: options.maxBundleBytes }
     : {};
@@ -178,6 +192,8 @@ export function createUpdateEffects(options: UpdateEffectsOptions): RunAction {
         contents.manifestEnvelope,
         verifyOptions(floorFor(job)),
       );
+      // THREATS 40: what the drift monitor will consume is checked before the model may serve.
+      slotDrift.set(job.slot, { bundleId, drift: checkDriftProfile(manifest, contents.parts) });
       await host.load(job.slot, contents, manifest);
       const result = await host.selfTest(job.slot);
       if (!result.ok) {
@@ -203,13 +219,24 @@ export function createUpdateEffects(options: UpdateEffectsOptions): RunAction {
 
   /** Serving needs the slot's model loaded: after a restart it is loaded here. */
   async function serve(action: Extract<UpdateAction, { type: 'serve' }>) {
-    if (!host.loaded(action.slot)) {
-      const contents = await slots.read(action.slot, action.model.bundleId);
-      if (!contents) throw new Error(`slot ${action.slot} does not hold ${action.model.bundleId}`);
+    const { slot, model } = action;
+    const known = slotDrift.get(slot);
+    let drift: CheckedDrift | null = known?.bundleId === model.bundleId ? known.drift : null;
+    let driftError: unknown = null;
+    if (!host.loaded(slot) || known?.bundleId !== model.bundleId) {
+      const contents = await slots.read(slot, model.bundleId);
+      if (!contents) throw new Error(`slot ${slot} does not hold ${model.bundleId}`);
       const manifest = await installedManifest(contents.manifestEnvelope);
-      await host.load(action.slot, contents, manifest);
+      if (!host.loaded(slot)) await host.load(slot, contents, manifest);
+      try {
+        drift = checkDriftProfile(manifest, contents.parts);
+      } catch (error) {
+        driftError = error; // an installed model keeps serving, unmonitored
+      }
+      slotDrift.set(slot, { bundleId: model.bundleId, drift });
     }
-    host.serve(action.slot, action.model);
+    host.serve(slot, model);
+    options.onServe?.(model, drift, driftError);
   }
 
   /**

@@ -26,6 +26,10 @@ export const AGENT_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   /** A request body of a media type the route does not accept. */
   'UNSUPPORTED_MEDIA_TYPE',
+  /** A bundle's drift profile part is missing, does not decode against its manifest's `drift` spec, or does not fit the model. */
+  'DRIFT_PROFILE',
+  /** A persisted file of the agent's (update state, drift outbox) failed its checks. */
+  'AGENT_STATE_CORRUPT',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -257,3 +257,40 @@ describe('createInferenceService', () => {
     );
   });
 });
+
+describe('inference observer', () => {
+  it('sees each successful inference with the model that answered, its rows and outputs; never a failed one', async () => {
+    const { service } = setup();
+    const seen: Array<[string, number[], number[], number]> = [];
+    service.observe((ref, inputs, outputs, batch) =>
+      seen.push([ref.bundleId, [...inputs], [...outputs], batch]),
+    );
+    await service.infer([
+      [0.1, 0.7, 0.2],
+      [0.5, 0.25, 0.25],
+    ]);
+    await assert.rejects(service.infer([[0.1, 0.2]]));
+    assert.deepEqual(
+      seen.map(([id, inputs, outputs, batch]) => [
+        id,
+        inputs.map((v) => Math.round(v * 100)),
+        outputs.length,
+        batch,
+      ]),
+      [[refA.bundleId, [10, 70, 20, 50, 25, 25], 6, 2]],
+    );
+  });
+
+  it('an observer that throws does not fail the inference; null removes it', async () => {
+    const { service } = setup();
+    let calls = 0;
+    service.observe(() => {
+      calls++;
+      throw new Error('observer bug');
+    });
+    assert.deepEqual((await service.infer([[0.1, 0.7, 0.2]])).predictions, [1]);
+    service.observe(null);
+    await service.infer([[0.1, 0.7, 0.2]]);
+    assert.equal(calls, 1);
+  });
+});

@@ -50,6 +50,19 @@ export interface InferenceResult {
   latencyMs: number;
 }
 
+/**
+ * Sees every successful inference, e.g. the drift monitor: the model that
+ * answered, the input rows and output rows (flat, row-major) and the batch.
+ * Called before `infer` resolves; it must not keep the arrays. Its errors are
+ * swallowed: watching never fails an inference.
+ */
+export type InferenceObserver = (
+  model: BundleModelRef,
+  inputs: Float32Array,
+  outputs: Float32Array,
+  batch: number,
+) => void;
+
 /** A health window of the model that was active (null: none was). */
 export interface InferenceHealth extends HealthSnapshot {
   model: BundleModelRef | null;
@@ -73,6 +86,8 @@ export interface InferenceService {
   ): Promise<InferenceResult>;
   /** The active model's health since the last take, and a new window from `endMs`. */
   takeHealth(endMs: number): InferenceHealth;
+  /** Sets the one observer of successful inferences (null: none). */
+  observe(observer: InferenceObserver | null): void;
 }
 
 interface Serving {
@@ -88,6 +103,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   let serving: Serving | null = null;
   let idleSinceMs = nowMs();
+  let observer: InferenceObserver | null = null;
 
   async function infer(
     input: Float32Array | readonly (readonly number[])[],
@@ -105,6 +121,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       const latencyMs = Math.max(0, perfNowMs() - startMs);
       const meanConfidence = answer.confidences.reduce((a, b) => a + b, 0) / batch;
       current.window.record({ ok: true, latencyMs, confidence: meanConfidence, samples: batch });
+      notify(current.ref, rows, outputs.subarray(0, batch * outputWidth), batch);
       return { id: newId(), ...answer, model: current.ref, latencyMs };
     } catch (error) {
       current.window.record({ ok: false, latencyMs: Math.max(0, perfNowMs() - startMs) });
@@ -113,7 +130,19 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     }
   }
 
+  function notify(ref: BundleModelRef, rows: Float32Array, outputs: Float32Array, batch: number) {
+    if (observer === null) return;
+    try {
+      observer(ref, rows, outputs, batch);
+    } catch {
+      // The observer's own business (the drift monitor counts its errors).
+    }
+  }
+
   return {
+    observe(next) {
+      observer = next;
+    },
     setActive(model, ref) {
       serving = { model, ref, window: createHealthWindow(nowMs()) };
     },

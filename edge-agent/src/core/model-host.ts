@@ -5,6 +5,7 @@
  * implementation is adapters/onnx/onnx-model-host.ts.
  */
 import type { BundleModelRef, HealthMessage, Manifest, ProbationPolicy } from '@fleet/protocol';
+import type { InferenceObserver } from './inference-service.ts';
 import type { SlotContents } from './storage.ts';
 import type { Slot } from './update-state.ts';
 
@@ -37,4 +38,6 @@ export interface ModelHost {
   takeHealth(): HealthReport | null;
   /** Whether a slot's model is loaded. */
   loaded(slot: Slot): boolean;
+  /** Sets the one observer of the served models' successful inferences (the drift monitor); null: none. */
+  observeInferences(observer: InferenceObserver | null): void;
 }

@@ -1,10 +1,11 @@
 /**
  * What the agent's core needs from storage, as interfaces: the update state,
- * partial downloads and the two model slots. The filesystem implementations
+ * partial downloads, the two model slots and the drift outbox. The filesystem implementations
  * (adapters/fs/) are what a device runs; the memory ones (adapters/memory/)
  * let the simulator run thousands of agents in one process. Both pass the same
  * contract tests (adapters/storage-contract.ts).
  */
+import type { DriftFlush } from './drift-flush.ts';
 import type { AgentState, Slot } from './update-state.ts';
 
 export interface StateStore {
@@ -66,4 +67,45 @@ export interface SlotStore {
   write(slot: Slot, contents: SlotContents): Promise<void>;
   /** The slot's contents, or null when it is empty or holds another bundle than `bundleId`. */
   read(slot: Slot, bundleId: string): Promise<SlotContents | null>;
+}
+
+/** The drift outbox's counters, persisted beside its flushes. */
+export interface DriftOutboxCounters {
+  /** The seq the next flush gets: above every seq ever given out. */
+  nextSeq: number;
+  /** Flushes dropped unsent since the outbox began (the bound; see drift-outbox.ts). */
+  dropped: number;
+}
+
+/** A stored outbox entry that could not be read: moved aside, never deleted, and reported. */
+export interface CorruptEntry {
+  /** What was moved, e.g. its file name. */
+  name: string;
+  /** Where it was moved to (a path), or null when the store has no such place. */
+  movedTo: string | null;
+  reason: string;
+}
+
+export interface DriftOutboxContents {
+  /** The stored flushes, lowest seq first. */
+  flushes: DriftFlush[];
+  /** 'missing' when none were ever saved; 'corrupt' when they could not be read (see `corrupt`). */
+  counters: DriftOutboxCounters | 'missing' | 'corrupt';
+  /** Entries that failed their checks, already moved aside. */
+  corrupt: CorruptEntry[];
+}
+
+/**
+ * The drift outbox's storage: flushes by seq, and the counters. Every write is
+ * atomic and durable when it resolves. The policy (seq, bounds, order) is the
+ * outbox's (core/drift-outbox.ts); a store only keeps what it is given.
+ */
+export interface DriftOutboxStore {
+  /** Everything stored. Never throws for a damaged entry: it is moved aside and listed in `corrupt`. */
+  load(): Promise<DriftOutboxContents>;
+  /** Stores a flush under its seq (replacing one with the same seq). */
+  put(flush: DriftFlush): Promise<void>;
+  /** Deletes the flush of `seq`; nothing happens when there is none. */
+  remove(seq: number): Promise<void>;
+  saveCounters(counters: DriftOutboxCounters): Promise<void>;
 }

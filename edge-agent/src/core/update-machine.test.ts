@@ -113,7 +113,7 @@ test('a deploy walks every phase, in order, and commits only after probation', (
       'nothing is committed before the end',
     );
   }
-  assert.deepEqual(state.committed, { ref: model(1), slot: 'a' });
+  assert.deepEqual(state.committed, { ref: model(1), slot: 'a', rolloutId: 'rollout-0001' });
   assert.equal(state.releaseFloor['mnist-2nn'], 1);
   // The manifest check is asked with the release floor as the installed release.
   const second = step(state, { type: 'deploy', command: deploy(2) }, T0);
@@ -126,9 +126,36 @@ test('a deploy walks every phase, in order, and commits only after probation', (
 
 test('the second update goes to the other slot, and the first slot is unloaded after the commit', () => {
   const { state, actions } = run(initialAgentState(), [...fullUpdate(1), ...fullUpdate(2)]);
-  assert.deepEqual(state.committed, { ref: model(2), slot: 'b' });
-  assert.deepEqual(state.previous, { ref: model(1), slot: 'a' });
+  assert.deepEqual(state.committed, { ref: model(2), slot: 'b', rolloutId: 'rollout-0001' });
+  assert.deepEqual(state.previous, { ref: model(1), slot: 'a', rolloutId: 'rollout-0001' });
   assert.deepEqual(actions[0], { type: 'unload', slot: 'a' });
+});
+
+test("the committed model keeps the rollout that installed it and that deploy's drift rate, through a restart and a rollback", () => {
+  const withRate = (r: number, rolloutId: string, sampleRate?: number) => {
+    const command = { ...deploy(r, `cmd-deploy-${r}`, rolloutId) };
+    if (sampleRate !== undefined) command.drift = { sampleRate };
+    return fullUpdate(r).map(([input, at]): [UpdateInput, number?] => [
+      input.type === 'deploy' || input.type === 'manifest-checked' ? { ...input, command } : input,
+      at,
+    ]);
+  };
+  const one = run(initialAgentState(), withRate(1, 'rollout-one', 0.25)).state;
+  assert.deepEqual(one.committed, {
+    ref: model(1),
+    slot: 'a',
+    rolloutId: 'rollout-one',
+    driftSampleRate: 0.25,
+  });
+  const two = run(one, withRate(2, 'rollout-two')).state;
+  assert.deepEqual(two.committed, { ref: model(2), slot: 'b', rolloutId: 'rollout-two' });
+  assert.equal(run(two, [[{ type: 'boot' }]]).state.committed?.rolloutId, 'rollout-two');
+  const back = step(
+    two,
+    { type: 'rollback-to-previous', commandId: 'cmd-rb', rolloutId: null, reason: 'bad' },
+    T0,
+  ).state;
+  assert.deepEqual(back.committed, one.committed, 'the way back restores its own rollout and rate');
 });
 
 test('a duplicate deploy (QoS 1 redelivery) does nothing; a deploy of the committed bundle reports it installed', () => {
@@ -298,7 +325,7 @@ test('a verified rollback makes the previous model committed again; the floor st
     reason: 'release 2 misclassifies',
   };
   const { state, actions } = step(two, input, T0);
-  assert.deepEqual(state.committed, { ref: model(1), slot: 'a' });
+  assert.deepEqual(state.committed, { ref: model(1), slot: 'a', rolloutId: 'rollout-0001' });
   assert.equal(state.releaseFloor['mnist-2nn'], 2);
   assert.deepEqual(types(actions), ['serve', 'unload', 'report']);
   assert.deepEqual(step(state, input, T0).actions, [], 'a duplicate does nothing');

@@ -27,6 +27,7 @@ import {
   reportedUpdateState,
   spareSlot,
   type AgentState,
+  type InstalledModel,
   type Slot,
   type UpdateJob,
 } from './update-state.ts';
@@ -306,6 +307,7 @@ function onManifestChecked(
     probation: command.probation ?? DEFAULT_PROBATION,
     probationStartedAtMs: null,
     authorizedRollback: input.authorizedRollback ?? false,
+    ...(command.drift ? { driftSampleRate: command.drift.sampleRate } : {}),
   };
   return {
     state: { ...state, job },
@@ -325,7 +327,7 @@ function commit(state: AgentState, job: UpdateJob, nowMs: number): StepResult {
   const next: AgentState = {
     ...state,
     previous: state.committed,
-    committed: { ref: job.model, slot: job.slot },
+    committed: installedBy(job),
     releaseFloor: { ...state.releaseFloor, [name]: floor },
     job: null,
     last: {
@@ -340,6 +342,16 @@ function commit(state: AgentState, job: UpdateJob, nowMs: number): StepResult {
     ? [{ type: 'unload', slot: state.committed.slot }]
     : [];
   return { state: next, actions: [...unloadOld, report(job.rolloutId, job.model.bundleId, null)] };
+}
+
+/** The committed model a job leaves: its slot, and the rollout (and its drift rate) that put it there. */
+function installedBy(job: UpdateJob): InstalledModel {
+  return {
+    ref: job.model,
+    slot: job.slot,
+    rolloutId: job.rolloutId,
+    ...(job.driftSampleRate !== undefined ? { driftSampleRate: job.driftSampleRate } : {}),
+  };
 }
 
 /**

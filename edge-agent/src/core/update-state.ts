@@ -39,8 +39,18 @@ const jobPhaseSchema = z.enum(['downloading', 'verifying', 'staged', 'activating
 export interface InstalledModel {
   ref: BundleModelRef;
   slot: Slot;
+  /** The rollout that installed it (absent in state files written before drift monitoring). */
+  rolloutId?: string;
+  /** That rollout's drift sampling rate (deploy `drift.sampleRate`); absent: the manifest's. */
+  driftSampleRate?: number;
 }
-const installedModelSchema = z.strictObject({ ref: bundleModelRefSchema, slot: slotSchema });
+const driftSampleRateSchema = z.number().gt(0).max(1);
+const installedModelSchema = z.strictObject({
+  ref: bundleModelRefSchema,
+  slot: slotSchema,
+  rolloutId: rolloutIdSchema.optional(),
+  driftSampleRate: driftSampleRateSchema.optional(),
+});
 
 /** An update in flight: one bundle of one rollout, from download to commit. */
 export interface UpdateJob {
@@ -70,6 +80,8 @@ export interface UpdateJob {
    * then the anti-rollback check is the instruction's, not the release floor.
    */
   authorizedRollback: boolean;
+  /** The deploy's drift sampling rate override (`drift.sampleRate`), if it set one. */
+  driftSampleRate?: number;
 }
 const updateJobSchema = z.strictObject({
   rolloutId: rolloutIdSchema,
@@ -87,6 +99,7 @@ const updateJobSchema = z.strictObject({
   probation: probationPolicySchema,
   probationStartedAtMs: z.number().int().nullable(),
   authorizedRollback: z.boolean(),
+  driftSampleRate: driftSampleRateSchema.optional(),
 });
 
 /** How the last update ended, to report it and to answer a duplicate deploy. */
@@ -149,4 +162,28 @@ export function initialAgentState(): AgentState {
 export function reportedUpdateState(state: AgentState): UpdateState {
   if (state.job) return state.job.phase;
   return state.last?.state ?? 'idle';
+}
+
+/**
+ * Who installed the model of `bundleId` that serves now, by the persisted
+ * state: the update on probation (its rollout and deploy), else the committed
+ * model; for drift flushes, and the rollout's drift sampling rate.
+ */
+export function installOf(
+  state: AgentState,
+  bundleId: string,
+): { rolloutId: string | null; driftSampleRate?: number } {
+  const { job, committed } = state;
+  const source =
+    job?.model.bundleId === bundleId
+      ? job
+      : committed?.ref.bundleId === bundleId
+        ? committed
+        : null;
+  if (source === null) return { rolloutId: null };
+  const rate = source.driftSampleRate;
+  return {
+    rolloutId: source.rolloutId ?? null,
+    ...(rate === undefined ? {} : { driftSampleRate: rate }),
+  };
 }

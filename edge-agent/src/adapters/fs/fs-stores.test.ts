@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { isFleetError } from '@fleet/protocol';
 import { runStorageContract } from '../storage-contract.ts';
 import { createFsDownloadStore } from './fs-download-store.ts';
+import { createFsDriftOutboxStore } from './fs-drift-outbox-store.ts';
 import { createFsSlotStore } from './fs-slot-store.ts';
 import { createFsStateStore, STATE_FILE } from './fs-state-store.ts';
 
@@ -17,6 +18,7 @@ runStorageContract('filesystem stores', () => ({
   state: createFsStateStore(dir),
   downloads: createFsDownloadStore(dir),
   slots: createFsSlotStore(dir),
+  driftOutbox: createFsDriftOutboxStore(dir),
 }));
 
 test('a damaged state file is reported as AGENT_STATE_CORRUPT, not replaced', async () => {

@@ -1,5 +1,6 @@
 import {
   createMemoryDownloadStore,
+  createMemoryDriftOutboxStore,
   createMemorySlotStore,
   createMemoryStateStore,
 } from './memory-stores.ts';
@@ -9,5 +10,6 @@ const stores = {
   state: createMemoryStateStore(),
   downloads: createMemoryDownloadStore(),
   slots: createMemorySlotStore(),
+  driftOutbox: createMemoryDriftOutboxStore(),
 };
 runStorageContract('memory stores', () => stores);

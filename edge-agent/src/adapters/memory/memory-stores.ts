@@ -1,15 +1,18 @@
 /**
- * In-memory StateStore, DownloadStore and SlotStore, for the simulator's
+ * In-memory StateStore, DownloadStore, SlotStore and DriftOutboxStore, for the simulator's
  * thousands of agents in one process (and for tests). Same contract as the
  * filesystem stores (storage-contract.ts); "durable" here means "until the
  * process ends", which is what a simulated power cut (a fresh agent on the
  * same stores) needs.
  */
 import { countSet, createBitmap, hasBit, missingIndices, setBit } from '@fleet/protocol';
+import type { DriftFlush } from '../../core/drift-flush.ts';
 import type {
   Download,
   DownloadSpec,
   DownloadStore,
+  DriftOutboxCounters,
+  DriftOutboxStore,
   SlotContents,
   SlotStore,
   StateStore,
@@ -96,6 +99,34 @@ export function createMemorySlotStore(): SlotStore {
     read(slot, bundleId) {
       const contents = slots.get(slot);
       return Promise.resolve(contents?.bundleId === bundleId ? contents : null);
+    },
+  };
+}
+
+/** Flushes kept as JSON text, so what is read back is a copy, as from a file. */
+export function createMemoryDriftOutboxStore(): DriftOutboxStore {
+  const flushes = new Map<number, string>();
+  let counters: string | null = null;
+  return {
+    load: () =>
+      Promise.resolve({
+        flushes: [...flushes.entries()]
+          .sort(([a], [b]) => a - b)
+          .map(([, text]) => JSON.parse(text) as DriftFlush),
+        counters: counters === null ? 'missing' : (JSON.parse(counters) as DriftOutboxCounters),
+        corrupt: [],
+      }),
+    put(flush) {
+      flushes.set(flush.seq, JSON.stringify(flush));
+      return Promise.resolve();
+    },
+    remove(seq) {
+      flushes.delete(seq);
+      return Promise.resolve();
+    },
+    saveCounters(next) {
+      counters = JSON.stringify(next);
+      return Promise.resolve();
     },
   };
 }

@@ -111,6 +111,7 @@ export function createOnnxModelHost(options: OnnxModelHostOptions = {}): OnnxMod
       runtime.release(loaded.key);
     },
     loaded: (slot) => slots.has(slot),
+    observeInferences: (observer) => inference.observe(observer),
     judgeProbation(policy) {
       const health = take(true);
       if (!health)
