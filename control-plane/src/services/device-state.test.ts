@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { signDeviceMessage, utf8, type Signer, type StateMessage } from '@fleet/protocol';
+import {
+  MAX_DEVICE_MESSAGE_BYTES,
+  signDeviceMessage,
+  utf8,
+  type Signer,
+  type StateMessage,
+} from '@fleet/protocol';
 import { assertRejected, testKey } from '@fleet/protocol/testing';
 import { startTestControlPlane, type TestControlPlane } from '../__fixtures__/control-plane.ts';
 
@@ -85,7 +91,7 @@ describe('device state messages', () => {
     const before = await current();
     await assertRejected(t.cp.devices.onStateMessage(device.id, utf8('{"x":')), 'MALFORMED');
     await assertRejected(
-      t.cp.devices.onStateMessage(device.id, new Uint8Array(70_000)),
+      t.cp.devices.onStateMessage(device.id, new Uint8Array(MAX_DEVICE_MESSAGE_BYTES + 1)),
       'TOO_LARGE',
     );
     await assertRejected(
