@@ -31,6 +31,9 @@ import type { ManifestIo } from '../core/loaded-model.ts';
 
 export interface TestBundle {
   bundleId: string;
+  /** The verified bundle as a slot holds it: the signed manifest envelope and the parts. */
+  envelopeBytes: Uint8Array;
+  parts: ReadonlyMap<string, Uint8Array>;
   manifest: Manifest;
   io: ManifestIo;
   ref: BundleModelRef;
@@ -45,6 +48,7 @@ export const MNIST_WIDTH = 784;
 export const MNIST_CLASSES = 10;
 
 let cached: Promise<TestBundle> | undefined;
+let cachedDrift: Promise<TestBundle> | undefined;
 
 /** The 784-200-200-10 bundle, built once per test process (about a second). */
 export function mnistShapedBundle(): Promise<TestBundle> {
@@ -52,7 +56,33 @@ export function mnistShapedBundle(): Promise<TestBundle> {
   return cached;
 }
 
-async function build(): Promise<TestBundle> {
+/**
+ * The same model with a drift profile (the factory's default signals over
+ * 300 test digits): manifest sample rate 0.1, flushes of at most 8 samples
+ * or a minute, release 2. Built once per test process.
+ */
+export function mnistDriftBundle(): Promise<TestBundle> {
+  cachedDrift ??= build({
+    release: 2,
+    drift: {
+      sampleRate: 0.1,
+      flush: { maxSamples: 8, maxIntervalMs: 60_000 },
+      driftSamples: 300,
+    },
+  });
+  return cachedDrift;
+}
+
+interface BuildOptions {
+  release?: number;
+  drift?: {
+    sampleRate: number;
+    flush: { maxSamples: number; maxIntervalMs: number };
+    driftSamples: number;
+  };
+}
+
+async function build(options: BuildOptions = {}): Promise<TestBundle> {
   const trust = await testTrust();
   const { test } = await mnistSplit();
   const evalData = {
@@ -69,8 +99,8 @@ async function build(): Promise<TestBundle> {
       evalData,
       manifest: {
         name: 'mnist-2nn',
-        version: '1.0.0',
-        release: 1,
+        version: `1.${(options.release ?? 1) - 1}.0`,
+        release: options.release ?? 1,
         hardware: ['sim'],
         minAgentVersion: '0.1.0',
         issuedAt: '2026-11-26T00:00:00Z',
@@ -78,6 +108,23 @@ async function build(): Promise<TestBundle> {
         lineage: { producer: { kind: 'import' } },
       },
       signers: trust.bundleKeys.slice(0, 2),
+      ...(options.drift
+        ? {
+            drift: {
+              data: {
+                ...test,
+                sampleCount: options.drift.driftSamples,
+                features: test.features.subarray(
+                  200 * MNIST_WIDTH,
+                  (200 + options.drift.driftSamples) * MNIST_WIDTH,
+                ),
+                labels: null,
+              },
+              sampleRate: options.drift.sampleRate,
+              flush: options.drift.flush,
+            },
+          }
+        : {}),
     },
     ports,
   );
@@ -91,6 +138,8 @@ async function build(): Promise<TestBundle> {
   if (!manifest.io) throw new Error('the factory wrote no io');
   return {
     bundleId: await bundleIdOf(bundle),
+    envelopeBytes: verified.envelopeBytes,
+    parts: verified.parts,
     manifest,
     io: manifest.io,
     ref: {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { BundleModelRef, DeployMessage } from '@fleet/protocol';
 import { step, type UpdateAction, type UpdateInput } from './update-machine.ts';
-import { agentStateSchema, initialAgentState, type AgentState } from './update-state.ts';
+import { agentStateSchema, initialAgentState, installOf, type AgentState } from './update-state.ts';
 
 const T0 = Date.parse('2026-11-27T10:00:00Z');
 const bundleId = (n: number) => n.toString(16).padStart(64, '0');
@@ -156,6 +156,30 @@ test("the committed model keeps the rollout that installed it and that deploy's 
     T0,
   ).state;
   assert.deepEqual(back.committed, one.committed, 'the way back restores its own rollout and rate');
+});
+
+test('installOf: the model on probation is its deploy rollout and rate; the committed one its own; else none', () => {
+  const one = run(initialAgentState(), fullUpdate(1)).state;
+  const command = { ...deploy(2, 'cmd-deploy-2', 'rollout-0002'), drift: { sampleRate: 0.5 } };
+  const probation = run(one, [
+    ...fullUpdate(2)
+      .slice(0, 6)
+      .map(([input, at]): [UpdateInput, number?] => [
+        input.type === 'deploy' || input.type === 'manifest-checked'
+          ? { ...input, command }
+          : input,
+        at,
+      ]),
+  ]).state;
+  assert.equal(probation.job?.phase, 'probation');
+  assert.deepEqual(installOf(probation, bundleId(2)), {
+    rolloutId: 'rollout-0002',
+    driftSampleRate: 0.5,
+  });
+  assert.deepEqual(installOf(probation, bundleId(1)), { rolloutId: 'rollout-0001' });
+  assert.deepEqual(installOf(probation, bundleId(9)), { rolloutId: null });
+  const legacy: AgentState = { ...one, committed: { ref: model(1), slot: 'a' } };
+  assert.deepEqual(installOf(legacy, bundleId(1)), { rolloutId: null }, 'a state file from before');
 });
 
 test('a duplicate deploy (QoS 1 redelivery) does nothing; a deploy of the committed bundle reports it installed', () => {
