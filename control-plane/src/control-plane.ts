@@ -33,6 +33,10 @@ import {
   type BundleDistribution,
 } from './services/bundle-distribution.ts';
 import { createRolloutService, type RolloutService } from './services/rollout-service.ts';
+import { createDriftStore } from './adapters/db/drift-store.ts';
+import { createDriftService, type DriftService } from './services/drift-service.ts';
+import { createDriftReports, type DriftReports } from './services/drift-reports.ts';
+import { createDriftProfiles } from './services/drift-profiles.ts';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -56,6 +60,9 @@ export interface ControlPlane {
   /** Where bundle bytes are kept. */
   blobs: BlobStore;
   rollouts: RolloutService;
+  /** Drift flushes in, windows scored on a timer (tests call `drift.tick()`). */
+  drift: DriftService;
+  driftReports: DriftReports;
   /** Block delivery of bundles over MQTT (its counters are the rollout benchmark's). */
   distribution: BundleDistribution;
   metrics: Metrics;
@@ -80,8 +87,16 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const audit = createAuditStore(database.db);
   const deviceStore = createDeviceStore(database.db);
   const modelStore = createModelStore(database.db);
+  const driftStore = createDriftStore(database.db);
+  const driftReports = createDriftReports({
+    store: driftStore,
+    models: modelStore,
+    policy: config.drift,
+    nowMs,
+  });
   const metrics = createMetrics({
     deviceCounts: () => deviceStore.countByStatus(),
+    driftGauges: () => driftReports.gauges(),
     defaultMetrics: !options.inMemory,
   });
   let broker: BrokerLink | null = null;
@@ -102,6 +117,16 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     // would make the broker hold every block for every offline session.
     publish: (topic, payload) => broker?.publish(topic, payload, { qos: 0 }) ?? Promise.resolve(),
   });
+  const drift = createDriftService({
+    store: driftStore,
+    baselines: createDriftProfiles({ models: modelStore, blobs }),
+    models: modelStore,
+    deviceTags: async (id) => (await deviceStore.get(id))?.tags ?? {},
+    policy: config.drift,
+    nowMs,
+    logger,
+    metrics,
+  });
   const rollouts = createRolloutService({
     store: createRolloutStore(database.db),
     models: modelStore,
@@ -118,6 +143,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       quietMs: config.rollouts.broadcastQuietMs,
       maxWaitMs: config.rollouts.broadcastMaxWaitMs,
     },
+    onDrift: (deviceId, message) => drift.onFlush(deviceId, message),
   });
   devices.observeState((deviceId, message) => rollouts.onDeviceState(deviceId, message));
 
@@ -126,7 +152,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     await followDeviceState(broker, devices, metrics, logger, pendingDeviceWork);
     await followRolloutMessages(broker, rollouts, metrics, logger, pendingDeviceWork);
   }
-  if (!options.inMemory) rollouts.start();
+  if (!options.inMemory) {
+    rollouts.start();
+    drift.start();
+  }
 
   const app = createApp({
     devices,
@@ -135,6 +164,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     blobs,
     operators,
     rollouts,
+    drift: driftReports,
     audit,
     metrics,
     logger,
@@ -177,6 +207,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     audit,
     blobs,
     rollouts,
+    drift,
+    driftReports,
     distribution,
     metrics,
     broker,
@@ -187,6 +219,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       await broker?.close(); // no new device messages after this
       await Promise.allSettled(pendingDeviceWork);
       await rollouts.close();
+      await drift.close();
       await distribution.close();
       await database.close();
     },

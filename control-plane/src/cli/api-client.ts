@@ -16,6 +16,8 @@ export interface CliEnv {
   token?: string;
   /** The CLI config file (default `~/.config/fleet/cli.json`; `FLEET_CONFIG` overrides). */
   configPath: string;
+  /** Whether output may use ANSI colours (stdout is a terminal and NO_COLOR is unset). */
+  color?: boolean;
 }
 
 export interface CliConfigFile {

@@ -22,6 +22,7 @@ const cliEnv = {
   configPath:
     process.env.FLEET_CONFIG ??
     join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'fleet', 'cli.json'),
+  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
 };
 
 process.exitCode = await runCli(process.argv.slice(2), io, [

@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { rolloutCommand } from './rollout-commands.ts';
+import { driftCommand } from './drift-commands.ts';
 import { Command, Option } from 'commander';
 import { writeFileAtomic, type CliIo } from '@fleet/bundles';
 import { FleetError } from '@fleet/protocol';
@@ -178,5 +179,6 @@ export function registryCommands(io: CliIo, env: CliEnv): Command[] {
     trustCommand(io, env),
     loginCommand(io, env),
     rolloutCommand(io, env),
+    driftCommand(io, env),
   ];
 }

@@ -94,6 +94,11 @@ export interface RolloutServiceOptions {
   batchWindowMs?: number;
   /** When a wave's blocks are broadcast (services/broadcast-gate.ts); defaults in config.ts. */
   broadcast?: Partial<Pick<BroadcastGateOptions, 'minDelayMs' | 'quietMs' | 'maxWaitMs'>>;
+  /** Verified drift flushes (`telemetry`) go here (services/drift-service.ts). */
+  onDrift?: (
+    deviceId: string,
+    message: Extract<DeviceMessage, { type: 'drift' }>,
+  ) => Promise<unknown>;
 }
 
 /** Deploy commands published at once; the broker queues each, so more only adds memory. */
@@ -569,6 +574,8 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
         }
         case 'blocks-request':
           return options.distribution.requestRepair(deviceId, message);
+        case 'drift':
+          return void (await options.onDrift?.(deviceId, message));
         case 'state':
           return; // state arrives on its own topic (onDeviceState)
       }

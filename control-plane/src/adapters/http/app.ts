@@ -26,6 +26,8 @@ import { operatorRoutes } from './routes/operators.ts';
 import { brokerHookRoutes } from './routes/broker-hooks.ts';
 import { rolloutRoutes } from './routes/rollouts.ts';
 import type { RolloutService } from '../../services/rollout-service.ts';
+import { driftRoutes } from './routes/drift.ts';
+import type { DriftReports } from '../../services/drift-reports.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -47,6 +49,8 @@ export interface AppDeps {
   deviceMqttUrl: string | null;
   /** Rollout routes are served when given. */
   rollouts?: RolloutService;
+  /** Drift routes are served when given. */
+  drift?: DriftReports;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
@@ -152,6 +156,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   });
   operatorRoutes(app, { operators: deps.operators, audit: deps.audit, requireRole });
   if (deps.rollouts) rolloutRoutes(app, { rollouts: deps.rollouts, requireRole });
+  if (deps.drift) driftRoutes(app, { reports: deps.drift, requireRole, nowMs: deps.nowMs });
   brokerHookRoutes(app, {
     directory: deps.devices,
     nowMs: deps.nowMs,

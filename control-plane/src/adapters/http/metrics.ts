@@ -14,10 +14,29 @@ export interface Metrics {
   bundleUploads: Counter<'result'>;
   deviceMessages: Counter<'topic' | 'result'>;
   mqttConnections: Gauge;
+  driftFlushes: Counter<'result'>;
+  driftLateFlushes: Counter;
+  driftAlerts: Counter<'event'>;
+}
+
+/** The drift gauges' values, read at scrape time (services/drift-service.ts `gauges`). */
+export interface DriftGaugeSnapshot {
+  /** Cohorts scored recently or with an open alert; drifted = an alert is open. */
+  cohorts: Array<{ model: string; version: string; cohort: string; drifted: boolean }>;
+  /** Each signal's distances in its cohort's latest window. */
+  distances: Array<{
+    model: string;
+    version: string;
+    cohort: string;
+    signal: string;
+    metric: string;
+    value: number;
+  }>;
 }
 
 export function createMetrics(options: {
   deviceCounts?: () => Promise<Record<string, number>>;
+  driftGauges?: () => Promise<DriftGaugeSnapshot>;
   defaultMetrics?: boolean;
 }): Metrics {
   const registry = new Registry();
@@ -34,6 +53,7 @@ export function createMetrics(options: {
       for (const [status, n] of Object.entries(await counts())) this.set({ status }, n);
     },
   });
+  registerDriftGauges(registry, options.driftGauges);
   return {
     registry,
     httpRequests: new Counter({
@@ -72,7 +92,58 @@ export function createMetrics(options: {
       help: 'Devices connected to the embedded broker',
       registers: [registry],
     }),
+    driftFlushes: new Counter({
+      name: 'fleet_drift_flushes_total',
+      help: 'Verified drift flushes by result (accepted, or why refused: replayed, seq_reused, unknown_bundle, model_mismatch, no_profile, signal_mismatch, malformed, bad_window)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    driftLateFlushes: new Counter({
+      name: 'fleet_drift_late_flushes_total',
+      help: 'Accepted drift flushes whose window was scored already (they count in the cumulative view only)',
+      registers: [registry],
+    }),
+    driftAlerts: new Counter({
+      name: 'fleet_drift_alerts_total',
+      help: 'Drift alerts opened and cleared by this process',
+      labelNames: ['event'],
+      registers: [registry],
+    }),
   };
+}
+
+/** Gauges read from the database at scrape time, so every replica reports the same. */
+function registerDriftGauges(
+  registry: Registry,
+  snapshot: (() => Promise<DriftGaugeSnapshot>) | undefined,
+): void {
+  new Gauge({
+    name: 'fleet_drift_cohort_drifted',
+    help: '1 while a drift alert is open for the model version and cohort (* = the whole fleet), else 0',
+    labelNames: ['model', 'version', 'cohort'],
+    registers: [registry],
+    async collect() {
+      if (!snapshot) return;
+      this.reset();
+      for (const c of (await snapshot()).cohorts) {
+        this.set({ model: c.model, version: c.version, cohort: c.cohort }, c.drifted ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'fleet_drift_signal_distance',
+    help: "A signal's drift distance (psi, jensenShannon, hellinger, ks, wasserstein) in its cohort's latest scored window",
+    labelNames: ['model', 'version', 'cohort', 'signal', 'metric'],
+    registers: [registry],
+    async collect() {
+      if (!snapshot) return;
+      this.reset();
+      for (const d of (await snapshot()).distances) {
+        const { value, ...labels } = d;
+        this.set(labels, value);
+      }
+    },
+  });
 }
 
 /**

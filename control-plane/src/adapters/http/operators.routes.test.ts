@@ -62,6 +62,8 @@ const PROTECTED: { method: string; path: string; role: OperatorRole; json?: unkn
     role: 'approver',
     json: { authorization: {}, reason: 'x' },
   },
+  { method: 'GET', path: '/v1/drift', role: 'viewer' },
+  { method: 'GET', path: '/v1/drift/alerts', role: 'viewer' },
 ];
 
 describe('role matrix', () => {

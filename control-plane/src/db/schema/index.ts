@@ -4,3 +4,4 @@ export * from './devices.ts';
 export * from './tokens.ts';
 export * from './models.ts';
 export * from './rollouts.ts';
+export * from './drift.ts';
