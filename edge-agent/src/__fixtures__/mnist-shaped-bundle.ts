@@ -58,7 +58,7 @@ export function mnistShapedBundle(): Promise<TestBundle> {
 
 /**
  * The same model with a drift profile (the factory's default signals over
- * 300 test digits): manifest sample rate 0.1, flushes of at most 8 samples
+ * 100 test digits): manifest sample rate 0.1, flushes of at most 8 samples
  * or a minute, release 2. Built once per test process.
  */
 export function mnistDriftBundle(): Promise<TestBundle> {
@@ -67,7 +67,7 @@ export function mnistDriftBundle(): Promise<TestBundle> {
     drift: {
       sampleRate: 0.1,
       flush: { maxSamples: 8, maxIntervalMs: 60_000 },
-      driftSamples: 300,
+      driftSamples: 100,
     },
   });
   return cachedDrift;

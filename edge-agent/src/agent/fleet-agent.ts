@@ -347,7 +347,10 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       // fresh timestamp, which the control plane takes as newer than the last state).
       if (driver && session.connected()) {
         const offline = reporter.publishState(driver.state(), false).catch(() => undefined);
-        await Promise.race([offline, new Promise((r) => setTimeout(r, 2_000))]);
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise((r) => (timer = setTimeout(r, 2_000)));
+        await Promise.race([offline, gaveUp]);
+        clearTimeout(timer); // else the process lives on for the 2 s
       }
       await session.close();
     },

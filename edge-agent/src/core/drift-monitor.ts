@@ -12,7 +12,9 @@
  *
  * - One model at a time. `setModel` closes the current window (what it holds
  *   is flushed for the model that produced it) and starts a fresh one;
- *   `null`, or a model without a drift spec, is not monitored.
+ *   `null` (no model, or one without a drift spec) monitors nothing. Setting
+ *   the model already monitored (same bundle, rollout and rate) keeps the
+ *   window.
  * - Observations are by model: rows answered by another model than the
  *   monitored one (a request in flight across a switch) are ignored.
  * - Sampling is a Bernoulli(rate) draw per row, done as geometric skips: the
@@ -139,6 +141,7 @@ export function createDriftMonitor(options: DriftMonitorOptions): DriftMonitor {
   /** Rows to pass before the next sampled one: Geometric(rate) on {0, 1, ...}. */
   function drawSkip(logMiss: number): number {
     if (logMiss === -Infinity) return 0;
+    if (logMiss === 0) return Infinity; // rate 0 (never valid on the wire): nothing is sampled
     return Math.floor(Math.log(1 - random()) / logMiss);
   }
 

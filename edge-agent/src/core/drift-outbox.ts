@@ -40,7 +40,7 @@ export interface DriftOutboxBounds {
 /**
  * 256 flushes, 16 MiB: at the default flush bounds (5 minutes or 1,000
  * samples) about 21 hours of flushes, and about 50 KB a flush for the
- * default 15 signals, so the count bound is the one reached first.
+ * default 16 signals, so the count bound is the one reached first.
  */
 export const DEFAULT_DRIFT_OUTBOX_BOUNDS: DriftOutboxBounds = Object.freeze({
   maxFlushes: 256,
