@@ -133,7 +133,12 @@ export function createDriftReporting(options: DriftReportingOptions): DriftRepor
         code: 'DRIFT_UNSENDABLE',
         message: `flush ${seq}: ${String(error)}`,
       });
-      void outbox.discard(seq).catch(() => undefined);
+      // In flight until deleted, so it is not tried (and reported) again meanwhile.
+      const discarding = outbox.discard(seq).catch(() => undefined);
+      inFlight.set(
+        seq,
+        discarding.then(() => void inFlight.delete(seq)),
+      );
       return;
     }
     const attempt = (attempts.get(seq) ?? 0) + 1;

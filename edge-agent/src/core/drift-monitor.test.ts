@@ -221,3 +221,15 @@ test('PCA signals use the profile basis; rows that do not fit it are counted, no
   const error = signal(flushes[0]!, 'pca_error');
   assert.ok(error.kind === 'numeric' && error.counters.max === 0);
 });
+
+test('a wall clock stepped back does not end a window before its start', () => {
+  const { monitor, flushes, clock } = harness();
+  monitor.setModel(monitored(1));
+  clock.now = T0 - 10_000;
+  feed(monitor, ref(1), 3, 3);
+  monitor.setModel(null);
+  assert.deepEqual(flushes[0]!.window, {
+    start: new Date(T0).toISOString(),
+    end: new Date(T0).toISOString(),
+  });
+});

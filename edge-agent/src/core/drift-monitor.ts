@@ -146,8 +146,10 @@ export function createDriftMonitor(options: DriftMonitorOptions): DriftMonitor {
   }
 
   /** Ends the window at `endMs`: flushed when it saw any inference; a new one starts. */
-  function close(m: Monitoring, endMs: number): void {
+  function close(m: Monitoring, nowEndMs: number): void {
     const w = m.window;
+    // A wall clock stepped back must not make a window end before it starts.
+    const endMs = Math.max(nowEndMs, w.startMs);
     m.window = newWindow(m.model, endMs);
     if (w.inferences === 0) return;
     totals.flushes++;
