@@ -329,6 +329,9 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
               maxLatencyP95Ms: rollout.policy.gates.maxLatencyP95Ms,
               minMeanConfidence: rollout.policy.gates.minMeanConfidence,
             },
+            ...(rollout.policy.driftSampleRate === undefined
+              ? {}
+              : { drift: { sampleRate: rollout.policy.driftSampleRate } }),
           });
           deployed.push(command.deviceId);
         } else if (command.type === 'cancel') {
