@@ -19,3 +19,4 @@ export { openDatabase, type OpenDatabase } from './adapters/db/database.ts';
 export type { RolloutService } from './services/rollout-service.ts';
 export type { BundleDistribution, TransferPlan } from './services/bundle-distribution.ts';
 export { formatRollout, progressBar, type RolloutView } from './cli/rollout-commands.ts';
+export { formatDriftStatus, type DriftStatusView } from './cli/drift-commands.ts';

@@ -12,6 +12,11 @@
  *   6. v2, sabotaged after training (its last layer zeroed, still validly
  *      signed and passing its self-test), rolls out: its canary fails
  *      probation, the rollout aborts, and the fleet still serves v1
+ *   7. drift: every bundle carries a drift profile (baselines from training
+ *      digits); agents sample their inferences into sketches and flush them,
+ *      signed. A fifth of the fleet (cohort=cam-b) starts seeing rotated,
+ *      noisier digits: the control plane flags that cohort, naming the
+ *      signals that moved, and not the others
  *
  *   npm run demo [-- --dir DIR --devices N --retrain]
  *
@@ -29,12 +34,16 @@ import {
   encodeOnnx,
   initTrust,
   mnistSplit,
+  planDrift,
   trainReferenceModel,
+  type DriftPlan,
   type EvalData,
 } from '@fleet/bundles';
 import {
+  formatDriftStatus,
   formatRollout,
   mergeConfig,
+  type DriftStatusView,
   runControlPlane,
   type RolloutView,
 } from '@fleet/control-plane';
@@ -42,6 +51,7 @@ import { bundleIdOf, type Signer } from '@fleet/protocol';
 import { createDemoReport } from './demo-report.ts';
 import { startSimFleet } from '../fleet/sim-fleet.ts';
 import { runTraffic, startBackgroundTraffic } from '../fleet/mnist-traffic.ts';
+import type { DigitShift } from '../fleet/digit-shift.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -58,6 +68,11 @@ const out = (text: string) => void process.stdout.write(text);
 const report = createDemoReport(out);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+/** Drift windows here are 10 s (60 s by default), and agents flush at least that often. */
+const DRIFT_WINDOW_MS = 10_000;
+/** The drifted cohort's camera: knocked askew and dusty. */
+const CAMERA_SHIFT: DigitShift = { rotateDegrees: 25, noiseSigma: 0.15 };
+const cohortOf = (index: number) => (index % 5 === 4 ? 'cam-b' : 'cam-a');
 
 /** The reference model's float ONNX bytes: from the cache, or trained now. */
 async function referenceModel(train: EvalData, test: EvalData): Promise<Uint8Array> {
@@ -96,6 +111,7 @@ function sabotage(onnx: Uint8Array): Uint8Array {
 async function build(
   floatModel: Uint8Array,
   test: EvalData,
+  drift: { data: EvalData; plan: DriftPlan },
   signers: Signer[],
   version: string,
   release: number,
@@ -113,6 +129,16 @@ async function build(
       evalData,
       signers,
       maxAccuracyDropPoints: 100, // v2's sabotage is in the float model; the factory's budget is float vs int8
+      drift: {
+        data: drift.data,
+        plan: {
+          ...drift.plan,
+          spec: {
+            ...drift.plan.spec,
+            flush: { maxSamples: 5_000, maxIntervalMs: DRIFT_WINDOW_MS },
+          },
+        },
+      },
       manifest: {
         name: 'mnist-2nn',
         version,
@@ -128,6 +154,92 @@ async function build(
   );
 }
 
+type Api = <T>(method: string, path: string) => Promise<T>;
+type Traffic = ReturnType<typeof startBackgroundTraffic>;
+
+/**
+ * Step 7: clean drift windows first, then a fifth of the fleet sees shifted
+ * digits until the control plane flags that cohort (or a minute passes).
+ */
+async function driftStage(
+  api: Api,
+  agents: () => Awaited<ReturnType<typeof startSimFleet>>['agents'],
+  test: EvalData,
+  replaceTraffic: (next: Traffic) => Promise<void> | undefined,
+): Promise<void> {
+  const status = () => api<DriftStatusView>('GET', '/v1/drift?model=mnist-2nn@1.0.0&limit=30');
+  const alerts = async () =>
+    (
+      await api<{ alerts: Array<{ cohort: string; window: { end: string } }> }>(
+        'GET',
+        '/v1/drift/alerts?model=mnist-2nn@1.0.0',
+      )
+    ).alerts;
+  const scored = (view: DriftStatusView, cohort: string) =>
+    view.cohorts
+      .find((c) => c.cohort === cohort)
+      ?.windows.filter((w) => w.verdict !== 'insufficient') ?? [];
+  let shifted = false;
+  const drifted = new Set(agents().filter((_, i) => cohortOf(i) === 'cam-b'));
+  await replaceTraffic(
+    startBackgroundTraffic(agents, test, {
+      perAgent: 8,
+      batch: 8,
+      intervalMs: 50,
+      shift: (agent) => (shifted && drifted.has(agent) ? CAMERA_SHIFT : null),
+    }),
+  );
+  const show = async () => {
+    const view = await status();
+    out(`${formatDriftStatus(view).trimEnd().replace(/^/gm, '    ')}\n`);
+    return view;
+  };
+
+  report.step(
+    'fleet: agents sample every inference (rollout drift rate 100%) into sketches, flushed signed every 10 s',
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, DRIFT_WINDOW_MS / 2));
+    const view = await show();
+    if (scored(view, 'cohort=cam-a').length > 0 && scored(view, 'cohort=cam-b').length > 0) break;
+    if (Date.now() > deadline) break;
+  }
+  const before = await status();
+  const cleanWindows = ['cohort=cam-a', 'cohort=cam-b'].flatMap((c) => scored(before, c));
+  report.outcome(
+    'clean windows scored before the shift, none drifted',
+    'yes',
+    cleanWindows.length > 0 && cleanWindows.every((w) => w.verdict === 'clean')
+      ? `yes (${cleanWindows.length})`
+      : `no (${cleanWindows.map((w) => w.verdict).join(',') || 'none scored'})`,
+  );
+  report.outcome('drift alerts before the shift', '0', String((await alerts()).length));
+
+  report.step(
+    `field: ${drifted.size} devices (cohort=cam-b) now see digits rotated ${CAMERA_SHIFT.rotateDegrees}° with noise σ ${CAMERA_SHIFT.noiseSigma}`,
+  );
+  const changedAtMs = Date.now();
+  shifted = true;
+  let flagged: { cohort: string; window: { end: string } } | undefined;
+  while (!flagged && Date.now() < changedAtMs + 60_000) {
+    await new Promise((r) => setTimeout(r, DRIFT_WINDOW_MS / 2));
+    await show();
+    flagged = (await alerts()).find((a) => a.cohort === 'cohort=cam-b');
+  }
+  const firstWholeEnd = (Math.floor(changedAtMs / DRIFT_WINDOW_MS) + 2) * DRIFT_WINDOW_MS;
+  report.outcome('drifted cohort flagged', 'cohort=cam-b', flagged?.cohort ?? 'none');
+  report.outcome(
+    'flagged within two windows of the change',
+    'yes',
+    flagged
+      ? `${Date.parse(flagged.window.end) <= firstWholeEnd + DRIFT_WINDOW_MS ? 'yes' : 'no'} (window ending ${((Date.parse(flagged.window.end) - changedAtMs) / 1000).toFixed(1)} s after it)`
+      : 'no',
+  );
+  const others = (await alerts()).filter((a) => a.cohort === 'cohort=cam-a');
+  report.outcome('alerts for the unchanged cohort (cam-a)', '0', String(others.length));
+}
+
 async function main(): Promise<void> {
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
@@ -138,8 +250,9 @@ async function main(): Promise<void> {
       httpPort: 0,
       mqttPort: 0,
       dataDir: join(workDir, 'control-plane'),
-      logLevel: 'warn',
+      logLevel: 'error', // the drift alert is shown from the API below, not as a log line
       rollouts: { tickIntervalMs: 250, batchWindowMs: 25 },
+      drift: { windowMs: DRIFT_WINDOW_MS, graceMs: 2_000, tickIntervalMs: 250 },
     }),
     announce: () => undefined,
   });
@@ -182,11 +295,21 @@ async function main(): Promise<void> {
     report.step('data scientist: the reference MNIST model');
     const { train, test } = await mnistSplit();
     const floatModel = await referenceModel(train, test);
+    const driftData: EvalData = {
+      ...train,
+      sampleCount: 2_000,
+      features: train.features.subarray(0, 2_000 * 784),
+      labels: train.labels!.subarray(0, 2_000),
+    };
+    const drift = {
+      data: driftData,
+      plan: planDrift(driftData, { onProgress: (line) => out(`    ${line}\n`) }),
+    };
 
     report.step(
       'bundle factory: v1 (int8, evaluated, golden vectors, signed) pushed to the registry',
     );
-    const v1 = await build(floatModel, test, signers, '1.0.0', 1);
+    const v1 = await build(floatModel, test, drift, signers, '1.0.0', 1);
     await api('POST', '/v1/models', v1.bundle, 'application/octet-stream');
     report.note(
       `v1: ${v1.bundle.length} bytes, int8 accuracy ${((v1.evaluation.int8.accuracy ?? 0) * 100).toFixed(2)}% on 500 test digits`,
@@ -201,7 +324,7 @@ async function main(): Promise<void> {
       mqttUrl: cp.broker!.deviceUrl,
       count: deviceCount,
       idPrefix: 'demo',
-      tags: (i) => ({ site: i % 2 === 0 ? 'berlin' : 'lagos' }),
+      tags: (i) => ({ site: i % 2 === 0 ? 'berlin' : 'lagos', cohort: cohortOf(i) }),
       agentOptions: {
         tickIntervalMs: 100,
         healthIntervalMs: 0,
@@ -227,6 +350,7 @@ async function main(): Promise<void> {
       maxFailure: '2%',
       successRatio: '95%',
       minConfidence: 0.5,
+      driftSampleRate: '100%', // the bundle's default is 10%; the demo's windows are short
     };
     const watch = async (id: string): Promise<RolloutView> => {
       let last = '';
@@ -268,7 +392,7 @@ async function main(): Promise<void> {
     );
 
     report.step('bundle factory: v2, sabotaged (output layer zeroed), still validly signed');
-    const v2 = await build(sabotage(floatModel), test, signers, '2.0.0', 2);
+    const v2 = await build(sabotage(floatModel), test, drift, signers, '2.0.0', 2);
     await api('POST', '/v1/models', v2.bundle, 'application/octet-stream');
     report.note(
       `v2: ${v2.bundle.length} bytes (bundle ${(await bundleIdOf(v2.bundle)).slice(0, 12)}…), signed by 2 of 3 keys, passes verification`,
@@ -309,6 +433,17 @@ async function main(): Promise<void> {
       'abort recorded in the audit log',
       'yes',
       audit.entries.some((e) => e.action === 'rollout.aborted') ? 'yes' : 'no',
+    );
+
+    await driftStage(
+      api,
+      () => agents,
+      test,
+      (next) => {
+        const previous = traffic;
+        traffic = next;
+        return previous?.stop();
+      },
     );
   } finally {
     await traffic?.stop();
