@@ -20,12 +20,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
+import { runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import type { DigitShift } from './digit-shift.ts';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
-import { startSimFleet, type SimFleet } from './sim-fleet.ts';
-import { controlPlaneApi, resetServiceDatabase, until } from './__fixtures__/fleet-test-kit.ts';
+import type { SimFleet } from './sim-fleet.ts';
+import {
+  controlPlaneApi,
+  fleetTestConfig,
+  resetServiceDatabase,
+  startTestFleet,
+  until,
+} from './__fixtures__/fleet-test-kit.ts';
 
 const FLEET_SIZE = 20;
 const WINDOW_MS = 5_000;
@@ -77,14 +83,7 @@ before(async () => {
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),
     runControlPlane({
-      config: mergeConfig({
-        httpPort: 0,
-        mqttPort: 0,
-        dataDir: dir,
-        databaseUrl,
-        mqttUrl: process.env['MQTT_URL'],
-        logLevel: 'silent',
-        rollouts: { tickIntervalMs: 200, batchWindowMs: 20 },
+      config: fleetTestConfig(dir, databaseUrl, {
         drift: { windowMs: WINDOW_MS, graceMs: 1_500, tickIntervalMs: 200 },
       }),
       announce: () => undefined,
@@ -92,18 +91,10 @@ before(async () => {
   ]);
   admin = cp.firstAdminToken!;
   await call('PUT', '/v1/trust/root', kit.rootBytes, 'application/octet-stream');
-  fleet = await startSimFleet({
-    controlPlaneUrl: cp.url!,
-    operatorToken: admin,
-    mqttUrl: cp.broker!.deviceUrl,
+  fleet = await startTestFleet(cp, admin, {
     count: FLEET_SIZE,
     idPrefix: `drift-${Date.now().toString(36)}`,
     tags: (i) => ({ cohort: cohortOf(i) }),
-    agentOptions: {
-      tickIntervalMs: 100,
-      healthIntervalMs: 0,
-      downloader: { firstRepairDelayMs: 400 },
-    },
   });
   const cohortB = new Set(fleet.agents.filter((_, i) => cohortOf(i) === 'b'));
   traffic = startBackgroundTraffic(() => fleet.agents, kit.test, {

@@ -24,14 +24,15 @@ import { after, before, describe, it } from 'node:test';
 import { mergeConfig, runControlPlane, type Config, type ControlPlane } from '@fleet/control-plane';
 import { deviceTopic, parseCommand } from '@fleet/protocol';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
-import { startSimFleet, type SimFleet } from './sim-fleet.ts';
+import type { SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
 import {
   controlPlaneApi,
   freeFixedPort,
   resetServiceDatabase,
-  until,
   type RolloutView,
+  startTestFleet,
+  until,
 } from './__fixtures__/fleet-test-kit.ts';
 
 const FLEET_SIZE = 20;
@@ -94,18 +95,10 @@ before(async () => {
     await kit.build({ version: '1.0.0', release: 1 }),
     'application/octet-stream',
   );
-  fleet = await startSimFleet({
-    controlPlaneUrl: cp.url!,
-    operatorToken: admin,
-    mqttUrl: cp.broker!.deviceUrl,
+  fleet = await startTestFleet(cp, admin, {
     count: FLEET_SIZE,
     idPrefix: `cprestart-${Date.now().toString(36)}`,
-    agentOptions: {
-      tickIntervalMs: 100,
-      healthIntervalMs: 0,
-      downloader: { firstRepairDelayMs: 400 },
-      session: { minBackoffMs: 100, maxBackoffMs: 1_000 },
-    },
+    agentOptions: { session: { minBackoffMs: 100, maxBackoffMs: 1_000 } },
   });
   traffic = startBackgroundTraffic(() => fleet.agents, kit.test, {
     perAgent: 2,

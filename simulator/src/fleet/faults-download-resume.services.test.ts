@@ -30,7 +30,7 @@ import {
   decodeOnnx,
   encodeOnnx,
 } from '@fleet/bundles';
-import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
+import { runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import {
   bitmapFromBase64,
   bundleBlocksTopic,
@@ -43,13 +43,15 @@ import {
   verifyDeviceMessage,
 } from '@fleet/protocol';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
-import { startSimFleet, type SimFleet } from './sim-fleet.ts';
+import type { SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
 import {
   controlPlaneApi,
+  fleetTestConfig,
   resetServiceDatabase,
-  until,
   type RolloutView,
+  startTestFleet,
+  until,
 } from './__fixtures__/fleet-test-kit.ts';
 
 const FLEET_SIZE = 12;
@@ -144,33 +146,18 @@ before(async () => {
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),
     runControlPlane({
-      config: mergeConfig({
-        httpPort: 0,
-        mqttPort: 0,
-        dataDir: dir,
-        databaseUrl,
-        mqttUrl: process.env['MQTT_URL'],
-        logLevel: 'silent',
-        rollouts: {
-          tickIntervalMs: 200,
-          batchWindowMs: 20,
-          broadcastMinDelayMs: BROADCAST_DELAY_MS,
-        },
+      config: fleetTestConfig(dir, databaseUrl, {
+        rollouts: { broadcastMinDelayMs: BROADCAST_DELAY_MS },
       }),
       announce: () => undefined,
     }),
   ]);
   admin = cp.firstAdminToken!;
   await call('PUT', '/v1/trust/root', kit.rootBytes, 'application/octet-stream');
-  fleet = await startSimFleet({
-    controlPlaneUrl: cp.url!,
-    operatorToken: admin,
-    mqttUrl: cp.broker!.deviceUrl,
+  fleet = await startTestFleet(cp, admin, {
     count: FLEET_SIZE,
     idPrefix: `dlresume-${Date.now().toString(36)}`,
     agentOptions: {
-      tickIntervalMs: 100,
-      healthIntervalMs: 0,
       downloader: { firstRepairDelayMs: FIRST_REPAIR_DELAY_MS, maxRepairDelayMs: 8_000 },
       session: { minBackoffMs: 100, maxBackoffMs: 1_000 },
     },

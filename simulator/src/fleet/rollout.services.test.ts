@@ -21,7 +21,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { mergeConfig, runControlPlane, type ControlPlane } from '@fleet/control-plane';
+import { runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import {
   bundleBlocksTopic,
   bundleIdOf,
@@ -32,11 +32,13 @@ import {
   type RollbackInstruction,
 } from '@fleet/protocol';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
-import { startSimFleet, type SimFleet } from './sim-fleet.ts';
+import type { SimFleet } from './sim-fleet.ts';
 import { startBackgroundTraffic } from './mnist-traffic.ts';
 import {
   controlPlaneApi,
+  fleetTestConfig,
   resetServiceDatabase,
+  startTestFleet,
   until,
   type RolloutView,
 } from './__fixtures__/fleet-test-kit.ts';
@@ -88,32 +90,13 @@ before(async () => {
   const databaseUrl = await resetServiceDatabase();
   [kit, cp] = await Promise.all([
     createFleetBundleKit(),
-    runControlPlane({
-      config: mergeConfig({
-        httpPort: 0,
-        mqttPort: 0,
-        dataDir: dir,
-        databaseUrl,
-        mqttUrl: process.env['MQTT_URL'],
-        logLevel: 'silent',
-        rollouts: { tickIntervalMs: 200, batchWindowMs: 20 },
-      }),
-      announce: () => undefined,
-    }),
+    runControlPlane({ config: fleetTestConfig(dir, databaseUrl), announce: () => undefined }),
   ]);
   admin = cp.firstAdminToken!;
   await call('PUT', '/v1/trust/root', kit.rootBytes, 'application/octet-stream');
-  fleet = await startSimFleet({
-    controlPlaneUrl: cp.url!,
-    operatorToken: admin,
-    mqttUrl: cp.broker!.deviceUrl,
+  fleet = await startTestFleet(cp, admin, {
     count: FLEET_SIZE,
     idPrefix: `e2e-${Date.now().toString(36)}`,
-    agentOptions: {
-      tickIntervalMs: 100,
-      healthIntervalMs: 0,
-      downloader: { firstRepairDelayMs: 400 },
-    },
   });
   traffic = startBackgroundTraffic(() => fleet.agents, kit.test, {
     perAgent: 4,

@@ -1,11 +1,19 @@
 /**
  * What the simulator's service suites share: polling with a bound, an API
- * client for a running control plane, the shared-database reset CI needs, and
- * a free fixed loopback port for servers restarted on the same port.
+ * client for a running control plane, the shared-database reset CI needs, a
+ * free fixed loopback port for servers restarted on the same port, the
+ * control-plane settings they run with, and a fleet started against it.
  */
 import { createServer } from 'node:net';
 import { sql } from 'drizzle-orm';
-import { openDatabase, type ControlPlane } from '@fleet/control-plane';
+import {
+  mergeConfig,
+  openDatabase,
+  type Config,
+  type ControlPlane,
+  type ConfigOverrides,
+} from '@fleet/control-plane';
+import { startSimFleet, type SimFleet, type SimFleetOptions } from '../sim-fleet.ts';
 
 /** Polls `check` until it returns something truthy; throws naming `what` after `timeoutMs`. */
 export async function until<T>(
@@ -119,5 +127,51 @@ export function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The control-plane settings the fleet suites share: OS-chosen ports, silent
+ * logs, fast rollout timing, and CI's PostgreSQL and broker when
+ * DATABASE_URL / MQTT_URL are set. `overrides` win (rollout timing merged).
+ */
+export function fleetTestConfig(
+  dataDir: string,
+  databaseUrl: string | undefined,
+  overrides: ConfigOverrides = {},
+): Config {
+  return mergeConfig({
+    httpPort: 0,
+    mqttPort: 0,
+    dataDir,
+    databaseUrl,
+    mqttUrl: process.env['MQTT_URL'],
+    logLevel: 'silent',
+    ...overrides,
+    rollouts: { tickIntervalMs: 200, batchWindowMs: 20, ...overrides.rollouts },
+  });
+}
+
+/**
+ * Starts `count` agents against a running control plane with the suites' fast
+ * agent timing (tick 100 ms, no periodic health, first repair after 400 ms);
+ * `agentOptions` replace those per field.
+ */
+export function startTestFleet(
+  cp: ControlPlane,
+  operatorToken: string,
+  options: Pick<SimFleetOptions, 'count' | 'idPrefix' | 'tags' | 'agentOptions'>,
+): Promise<SimFleet> {
+  return startSimFleet({
+    controlPlaneUrl: cp.url!,
+    operatorToken,
+    mqttUrl: cp.broker!.deviceUrl,
+    ...options,
+    agentOptions: {
+      tickIntervalMs: 100,
+      healthIntervalMs: 0,
+      downloader: { firstRepairDelayMs: 400 },
+      ...options.agentOptions,
+    },
   });
 }
