@@ -52,6 +52,8 @@ export const PROTOCOL_ERROR_CODES = [
    * the installed one, or an installed release above its `fromReleaseAtMost`.
    */
   'ROLLBACK_SCOPE',
+  /** A NaN or infinite number where only finite ones are allowed (tensor values, scales). */
+  'NON_FINITE',
 ] as const;
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

@@ -43,3 +43,7 @@ export * from './drift/sample-distribution.ts';
 export * from './drift/pca.ts';
 export * from './drift/signals.ts';
 export * from './drift/profile.ts';
+export * from './fl/tensor-set.ts';
+export * from './fl/tensor-math.ts';
+export * from './fl/training-spec.ts';
+export { INT8_QMAX, ZERO_GROUP_SCALE } from './fl/quantize.ts';

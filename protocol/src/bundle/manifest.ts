@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { FleetError } from '../errors.ts';
 import { isoTimestampSchema } from '../encoding/time.ts';
 import { KLL_MAX_K, KLL_MIN_K } from '../drift/kll-levels.ts';
+import { manifestTrainingSchema } from '../fl/training-spec.ts';
 
 export const MANIFEST_PAYLOAD_TYPE = 'application/vnd.fleet.bundle-manifest+json';
 export const MANIFEST_SCHEMA_VERSION = 1;
@@ -200,13 +201,21 @@ export const manifestSchema = z.strictObject({
   parts: z.array(partEntrySchema).min(1).max(MAX_PARTS),
   /** Drift monitoring: the signals, sampling and flush policy, and the profile part. */
   drift: manifestDriftSchema.optional(),
+  /**
+   * Federated learning (fl/training-spec.ts): the dense architecture devices
+   * train and the part with its start weights (an FTNS tensor set).
+   */
+  training: manifestTrainingSchema.optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** The fields a caller supplies to pack a bundle; the rest are computed. */
 export type ManifestInput = Omit<Manifest, 'type' | 'schemaVersion' | 'parts'>;
 
-/** Parses a manifest strictly (unknown fields refused), then checks part names and the drift field. */
+/**
+ * Parses a manifest strictly (unknown fields refused), then checks part names,
+ * the drift field, and that the training field's weights part is in the bundle.
+ */
 export function parseManifest(json: unknown): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
@@ -224,6 +233,13 @@ export function parseManifest(json: unknown): Manifest {
     }
   }
   if (parsed.data.drift) checkDriftAgainstManifest(parsed.data.drift, parsed.data);
+  const training = parsed.data.training;
+  if (training && !names.has(training.weightsPart)) {
+    throw new FleetError(
+      'MALFORMED',
+      `manifest training.weightsPart: ${JSON.stringify(training.weightsPart.slice(0, 80))} is not a part of the bundle`,
+    );
+  }
   return parsed.data;
 }
 

@@ -3,7 +3,8 @@
  * `fleet/v1/dev/{id}/cmd`. Only the control plane may publish there (THREATS 30);
  * the commands themselves are not signed, so each one either carries its own
  * signed proof (`deploy`: the bundle's manifest envelope; `rollback`: a signed
- * instruction) or can at worst delay an update (`cancel`).
+ * instruction) or can at worst delay an update (`cancel`) or spend a device's
+ * compute (`fl-train`, fl-train.ts: what it produces is device-signed).
  */
 import { z } from 'zod';
 import { isoTimestampSchema } from '../encoding/time.ts';
@@ -21,6 +22,7 @@ import {
   textSchema,
 } from './common.ts';
 import { rollbackAuthorizationSchema } from './rollback-instruction.ts';
+import { flTrainMessageSchema } from './fl-train.ts';
 
 /** Longest free-text reason a command may carry. */
 export const MAX_REASON_LENGTH = 500;
@@ -143,6 +145,7 @@ export const commandMessageSchema = z.discriminatedUnion('type', [
   deployMessageSchema,
   rollbackMessageSchema,
   cancelMessageSchema,
+  flTrainMessageSchema,
 ]);
 export type CommandMessage = z.infer<typeof commandMessageSchema>;
 export type CommandType = CommandMessage['type'];

@@ -13,6 +13,8 @@ import {
   stateMessageSchema,
 } from './device-messages.ts';
 import { driftReportMessageSchema } from './drift-report.ts';
+import { flTrainMessageSchema } from './fl-train.ts';
+import { flUpdateMessageSchema, flUpdatePartMessageSchema } from './fl-update.ts';
 
 /** Any control message, discriminated on `type`. */
 export const controlMessageSchema = z.discriminatedUnion('type', [
@@ -24,6 +26,9 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   healthMessageSchema,
   blocksRequestMessageSchema,
   driftReportMessageSchema,
+  flTrainMessageSchema,
+  flUpdateMessageSchema,
+  flUpdatePartMessageSchema,
 ]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 export type ControlMessageType = ControlMessage['type'];

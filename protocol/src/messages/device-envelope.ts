@@ -27,6 +27,21 @@ import { MAX_DEVICE_MESSAGE_BYTES, maxDeviceMessageBytes, validateMessage } from
 /** The DSSE payload type of device messages (signed, so no other signed document can pose as one). */
 export const DEVICE_MESSAGE_PAYLOAD_TYPE = 'application/vnd.fleet.device-message+json';
 
+/** Message types that name a `deviceId`, which must be the device they are signed for. */
+const DEVICE_NAMING_TYPES: ReadonlySet<string> = new Set([
+  'state',
+  'drift',
+  'fl-update',
+  'fl-update-part',
+]);
+
+/** The device a message speaks for, when its type names one. */
+function namedDevice(message: DeviceMessage): string | undefined {
+  return DEVICE_NAMING_TYPES.has(message.type) && 'deviceId' in message
+    ? message.deviceId
+    : undefined;
+}
+
 /** The signed payload: the message and the device it is bound to. */
 const signedDeviceMessageSchema = z.strictObject({
   deviceId: deviceIdSchema,
@@ -58,10 +73,11 @@ export function signDeviceMessage(options: SignDeviceMessageOptions): SignedEnve
     );
   }
   const message = validateMessage(deviceMessageSchema, options.message, 'device message');
-  if ((message.type === 'state' || message.type === 'drift') && message.deviceId !== deviceId) {
+  const named = namedDevice(message);
+  if (named !== undefined && named !== deviceId) {
     throw new FleetError(
       'DEVICE_MISMATCH',
-      `${message.type} message names device ${message.deviceId} but is signed as ${deviceId}`,
+      `${message.type} message names device ${named} but is signed as ${deviceId}`,
     );
   }
   // No size check: the schemas bound every field, and the largest possible
@@ -97,8 +113,10 @@ export interface VerifyDeviceMessageOptions {
  *                        A is refused as device B's (DEVICE_MISMATCH; THREATS 28)
  *   6. message schema    `deviceMessageSchema` (MALFORMED naming the field; THREATS 40),
  *                        then the cap of its type: MAX_CONTROL_MESSAGE_BYTES, a drift
- *                        report MAX_DRIFT_MESSAGE_BYTES (TOO_LARGE)
- *   7. identity          a `state` or `drift` message names the same device (DEVICE_MISMATCH)
+ *                        report MAX_DRIFT_MESSAGE_BYTES, an fl-update-part
+ *                        MAX_FL_PART_MESSAGE_BYTES (TOO_LARGE)
+ *   7. identity          a `state`, `drift`, `fl-update` or `fl-update-part` message
+ *                        names the same device (DEVICE_MISMATCH; THREATS 39)
  */
 export async function verifyDeviceMessage(
   input: unknown,
@@ -167,14 +185,12 @@ export async function verifyDeviceMessage(
     );
   }
 
-  // 7. a state or drift message speaks for the device it is signed for, no other.
-  if (
-    (message.type === 'state' || message.type === 'drift') &&
-    message.deviceId !== signed.deviceId
-  ) {
+  // 7. a message naming a device speaks for the device it is signed for, no other.
+  const named = namedDevice(message);
+  if (named !== undefined && named !== signed.deviceId) {
     throw new FleetError(
       'DEVICE_MISMATCH',
-      `${message.type} message names device ${message.deviceId} but is signed for ${signed.deviceId}`,
+      `${message.type} message names device ${named} but is signed for ${signed.deviceId}`,
     );
   }
   return message;

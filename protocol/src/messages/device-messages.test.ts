@@ -171,6 +171,27 @@ describe('health', () => {
       [{ probation: 1 }, /field "probation"/],
     ]);
   });
+
+  it('accepts the optional online accuracy (feedback), and a report without it', () => {
+    const parsed = parsePatched(health(), { feedback: { labelled: 40, correct: 37 } });
+    assert.deepEqual(parsed.type === 'health' && parsed.feedback, { labelled: 40, correct: 37 });
+    const none = parsePatched(health(), { feedback: { labelled: 0, correct: 0 } });
+    assert.deepEqual(none.type === 'health' && none.feedback, { labelled: 0, correct: 0 });
+    assert.equal(parseDeviceMessage(wire(health())).type === 'health', true);
+  });
+
+  it('refuses more correct than labelled, and feedback counts that are not integers', () => {
+    refusedAll(health(), [
+      [{ feedback: { labelled: 3, correct: 4 } }, /field "feedback\.correct": correct must not/],
+      [{ feedback: { labelled: 3.5, correct: 1 } }, /field "feedback\.labelled"/],
+      [{ feedback: { labelled: -1, correct: 0 } }, /field "feedback\.labelled"/],
+      [{ feedback: { labelled: 3 } }, /field "feedback\.correct"/],
+      [
+        { feedback: { labelled: 3, correct: 1, accuracy: 0.3 } },
+        /unknown field "feedback\.accuracy"/,
+      ],
+    ]);
+  });
 });
 
 describe('blocks-request', () => {

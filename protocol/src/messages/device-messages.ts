@@ -28,6 +28,7 @@ import {
   updateStateSchema,
 } from './common.ts';
 import { driftReportMessageSchema } from './drift-report.ts';
+import { flUpdateMessageSchema, flUpdatePartMessageSchema } from './fl-update.ts';
 
 /** Where the agent's update state machine stands, and the rollout it works on. */
 export const updateStatusSchema = z.strictObject({
@@ -100,6 +101,20 @@ export const healthMessageSchema = z
     meanConfidence: fractionSchema.nullable(),
     /** Whether the model is still on probation (not yet committed). */
     probation: z.boolean(),
+    /**
+     * Online accuracy over the window: delayed labels (device feedback) for
+     * this model's inferences, and how many matched the prediction it made.
+     */
+    feedback: z
+      .strictObject({
+        labelled: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+        correct: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+      })
+      .refine((f) => f.correct <= f.labelled, {
+        message: 'correct must not exceed labelled',
+        path: ['correct'],
+      })
+      .optional(),
   })
   .refine((m) => m.errors <= m.requests, {
     message: 'errors must not exceed requests',
@@ -158,6 +173,8 @@ export const deviceMessageSchema = z.discriminatedUnion('type', [
   healthMessageSchema,
   blocksRequestMessageSchema,
   driftReportMessageSchema,
+  flUpdateMessageSchema,
+  flUpdatePartMessageSchema,
 ]);
 export type DeviceMessage = z.infer<typeof deviceMessageSchema>;
 export type DeviceMessageType = DeviceMessage['type'];

@@ -78,6 +78,32 @@ export {
   type DriftReportMessage,
 } from './drift-report.ts';
 export {
+  flRoundIdSchema,
+  flEncodingSchema,
+  MAX_FL_SAMPLES,
+  flTrainConfigSchema,
+  flTrainMessageSchema,
+  type FlEncoding,
+  type FlTrainConfig,
+  type FlTrainMessage,
+} from './fl-train.ts';
+export {
+  MAX_FL_PART_BYTES,
+  MAX_FL_PART_COUNT,
+  MAX_FL_UPDATE_BYTES,
+  MAX_FL_PART_MESSAGE_BYTES,
+  MAX_FL_REASON_LENGTH,
+  flPartCount,
+  flMetricsSchema,
+  flUpdatePayloadSchema,
+  flUpdateMessageSchema,
+  flUpdatePartMessageSchema,
+  type FlMetrics,
+  type FlUpdatePayload,
+  type FlUpdateMessage,
+  type FlUpdatePartMessage,
+} from './fl-update.ts';
+export {
   controlMessageSchema,
   type ControlMessage,
   type ControlMessageType,
@@ -87,6 +113,7 @@ export {
   MAX_DEVICE_MESSAGE_BYTES,
   maxDeviceMessageBytes,
   validateMessage,
+  encodeCommand,
   parseCommand,
   parseDeviceMessage,
   parseControlMessage,

@@ -28,8 +28,11 @@ const TYPES = [
   'health',
   'blocks-request',
   'drift',
+  'fl-train',
+  'fl-update',
+  'fl-update-part',
 ] as const;
-const COMMANDS = new Set(['deploy', 'rollback', 'cancel']);
+const COMMANDS = new Set(['deploy', 'rollback', 'cancel', 'fl-train']);
 
 /** The parser of the direction a message travels in. */
 function parserFor(type: string): (bytes: Uint8Array) => ControlMessage {

@@ -4,7 +4,8 @@
  * the bytes came from; every refusal is a FleetError naming the failing field:
  *
  *   TOO_LARGE   more than MAX_CONTROL_MESSAGE_BYTES (a drift report:
- *               MAX_DRIFT_MESSAGE_BYTES; see `maxDeviceMessageBytes`)
+ *               MAX_DRIFT_MESSAGE_BYTES, an fl-update-part:
+ *               MAX_FL_PART_MESSAGE_BYTES; see `maxDeviceMessageBytes`)
  *   MALFORMED   not UTF-8 JSON, or a schema violation ("field "bundle.blockCount": ...")
  */
 import type { z } from 'zod';
@@ -14,6 +15,7 @@ import { commandMessageSchema, type CommandMessage } from './commands.ts';
 import { deviceMessageSchema, type DeviceMessage } from './device-messages.ts';
 import { controlMessageSchema, type ControlMessage } from './control-message.ts';
 import { MAX_DRIFT_MESSAGE_BYTES } from './drift-report.ts';
+import { MAX_FL_PART_MESSAGE_BYTES } from './fl-update.ts';
 
 /**
  * The largest control message on the wire, in bytes: a command, or a device
@@ -22,15 +24,27 @@ import { MAX_DRIFT_MESSAGE_BYTES } from './drift-report.ts';
  */
 export const MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
 
+/** Message types with a cap of their own; every other type has MAX_CONTROL_MESSAGE_BYTES. */
+const TYPE_CAPS: Readonly<Record<string, number>> = {
+  drift: MAX_DRIFT_MESSAGE_BYTES,
+  'fl-update-part': MAX_FL_PART_MESSAGE_BYTES,
+};
+
 /**
  * The largest device message of any type (a drift report, drift-report.ts):
  * what a receiver reads at most before it knows the type.
  */
-export const MAX_DEVICE_MESSAGE_BYTES = MAX_DRIFT_MESSAGE_BYTES;
+export const MAX_DEVICE_MESSAGE_BYTES = Math.max(
+  MAX_CONTROL_MESSAGE_BYTES,
+  ...Object.values(TYPE_CAPS),
+);
 
-/** The cap of one message type: MAX_DRIFT_MESSAGE_BYTES for `drift`, MAX_CONTROL_MESSAGE_BYTES for the rest. */
+/**
+ * The cap of one message type: MAX_DRIFT_MESSAGE_BYTES for `drift`,
+ * MAX_FL_PART_MESSAGE_BYTES for `fl-update-part`, MAX_CONTROL_MESSAGE_BYTES for the rest.
+ */
 export function maxDeviceMessageBytes(type: string): number {
-  return type === 'drift' ? MAX_DRIFT_MESSAGE_BYTES : MAX_CONTROL_MESSAGE_BYTES;
+  return Object.hasOwn(TYPE_CAPS, type) ? TYPE_CAPS[type]! : MAX_CONTROL_MESSAGE_BYTES;
 }
 
 /** Throws TOO_LARGE when `size` passes the cap of `type`. */
@@ -81,6 +95,23 @@ export function validateMessage<Schema extends z.ZodType>(
   throw new FleetError('MALFORMED', `${what}: ${first ? describeIssue(first) : 'invalid'}${more}`, {
     cause: parsed.error,
   });
+}
+
+/**
+ * Validates a command and encodes it as canonical JSON bytes within
+ * MAX_CONTROL_MESSAGE_BYTES: what the control plane publishes on a `cmd` topic
+ * (`fl-train` included, which `encodeControlMessage` does not know).
+ */
+export function encodeCommand(message: CommandMessage): Uint8Array {
+  const valid = validateMessage(commandMessageSchema, message, 'command');
+  const bytes = canonicalJson(valid);
+  if (bytes.length > MAX_CONTROL_MESSAGE_BYTES) {
+    throw new FleetError(
+      'TOO_LARGE',
+      `command: a ${valid.type} command of ${bytes.length} bytes, the cap is ${MAX_CONTROL_MESSAGE_BYTES}`,
+    );
+  }
+  return bytes;
 }
 
 /** Parses a command as an agent receives it on its `cmd` topic. */

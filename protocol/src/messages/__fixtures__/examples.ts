@@ -17,6 +17,7 @@ import type {
 } from '../device-messages.ts';
 import type { ControlMessage } from '../control-message.ts';
 import type { DriftReportMessage } from '../drift-report.ts';
+import { flTrain, flUpdate, flUpdatePart } from './fl-examples.ts';
 import {
   createCategoricalSignal,
   createNumericSignal,
@@ -206,6 +207,9 @@ export function examples(signer: Signer): Record<ControlMessage['type'], Control
     health: health(),
     'blocks-request': blocksRequest(),
     drift: driftReport(),
+    'fl-train': flTrain(),
+    'fl-update': flUpdate(),
+    'fl-update-part': flUpdatePart(),
   };
 }
 
