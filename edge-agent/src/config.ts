@@ -21,6 +21,13 @@ export interface AgentConfig {
   healthIntervalMs: number;
   /** Largest total uncompressed bundle the device accepts. */
   maxBundleBytes: number;
+  /** Feedback: recent inferences remembered for delayed labels, and labelled samples kept on disk (`labels/`). */
+  feedback: {
+    recentMaxRows: number;
+    recentMaxAgeMs: number;
+    maxSamples: number;
+    maxSampleAgeMs: number;
+  };
 }
 
 export const defaultConfig: AgentConfig = {
@@ -36,8 +43,18 @@ export const defaultConfig: AgentConfig = {
   tickIntervalMs: 1_000,
   healthIntervalMs: 60_000,
   maxBundleBytes: 256 * 1024 * 1024,
+  feedback: {
+    recentMaxRows: 4096,
+    recentMaxAgeMs: 60 * 60 * 1000,
+    maxSamples: 5000,
+    maxSampleAgeMs: 7 * 24 * 60 * 60 * 1000,
+  },
 };
 
 export function mergeConfig(overrides: Partial<AgentConfig>): AgentConfig {
-  return { ...defaultConfig, ...overrides };
+  return {
+    ...defaultConfig,
+    ...overrides,
+    feedback: { ...defaultConfig.feedback, ...overrides.feedback },
+  };
 }

@@ -51,5 +51,15 @@ export {
   type DriftReporting,
   type DriftStats,
 } from './agent/drift-reporting.ts';
+// Feedback: delayed labels for recent inferences, labelled samples (disk and memory), online accuracy.
+export * from './core/recent-inferences.ts';
+export * from './core/labelled-samples.ts';
+export * from './core/feedback.ts';
+export { createFsLabelStore, type FsLabelStoreOptions } from './adapters/fs/fs-label-store.ts';
+export {
+  createMemoryLabelStore,
+  type MemoryLabelStoreOptions,
+} from './adapters/memory/memory-label-store.ts';
+export { AGENT_RECENT_INFERENCE_BOUNDS } from './agent/fleet-agent.ts';
 export { runAgent, type RunningAgent } from './run-agent.ts';
 export { mergeConfig, defaultConfig, type AgentConfig } from './config.ts';

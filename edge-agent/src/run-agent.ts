@@ -12,6 +12,7 @@ import { createFsStateStore } from './adapters/fs/fs-state-store.ts';
 import { createFsDownloadStore } from './adapters/fs/fs-download-store.ts';
 import { createFsSlotStore } from './adapters/fs/fs-slot-store.ts';
 import { createFsDriftOutboxStore } from './adapters/fs/fs-drift-outbox-store.ts';
+import { createFsLabelStore } from './adapters/fs/fs-label-store.ts';
 import { createOnnxModelHost } from './adapters/onnx/onnx-model-host.ts';
 import { createInferApi, serveInferApi } from './adapters/http/infer-api.ts';
 import { enrol } from './agent/enrol.ts';
@@ -82,8 +83,19 @@ export async function runAgent(
       downloads: createFsDownloadStore(config.dataDir),
       slots: createFsSlotStore(config.dataDir),
       driftOutbox: createFsDriftOutboxStore(config.dataDir),
+      labels: createFsLabelStore({
+        dataDir: config.dataDir,
+        nowMs: () => Date.now(),
+        retention: {
+          maxSamples: config.feedback.maxSamples,
+          maxAgeMs: config.feedback.maxSampleAgeMs,
+        },
+      }),
     },
     host,
+    feedback: {
+      recent: { maxRows: config.feedback.recentMaxRows, maxAgeMs: config.feedback.recentMaxAgeMs },
+    },
     tickIntervalMs: config.tickIntervalMs,
     healthIntervalMs: config.healthIntervalMs,
     onEvent: (event) => log(JSON.stringify({ deviceId, ...event })),
@@ -92,10 +104,13 @@ export async function runAgent(
   log(`agent ${deviceId} connected to ${mqttUrl}`);
   let inferServer: { port: number; close(): Promise<void> } | null = null;
   if (config.inferPort !== null) {
-    inferServer = await serveInferApi(createInferApi(host.inference), {
-      host: config.inferHost,
-      port: config.inferPort,
-    });
+    inferServer = await serveInferApi(
+      createInferApi(host.inference, { feedback: agent.feedbackService() }),
+      {
+        host: config.inferHost,
+        port: config.inferPort,
+      },
+    );
     log(`inference API on http://${config.inferHost}:${inferServer.port}/v1/infer`);
   }
   return {

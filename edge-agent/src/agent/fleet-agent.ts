@@ -1,8 +1,9 @@
 /**
  * One agent, assembled: its MQTT session, the update driver with its effects,
  * the block downloader, the reporter, drift monitoring with its outbox
- * (drift-reporting.ts), and the timers that tick the update machine and the
- * drift monitor and send health reports. Used by the `fleet-agent` daemon (main.ts)
+ * (drift-reporting.ts), feedback (delayed labels kept as labelled samples,
+ * online accuracy in the health report: core/feedback.ts), and the timers
+ * that tick the update machine and the drift monitor and send health reports. Used by the `fleet-agent` daemon (main.ts)
  * and, many at once, by the simulator (each with its own session and state,
  * models shared through the model host's runtime).
  *
@@ -25,6 +26,22 @@ import {
   type AgentSessionOptions,
 } from '../adapters/mqtt/agent-session.ts';
 import { createMemoryDriftOutboxStore } from '../adapters/memory/memory-stores.ts';
+import { createMemoryLabelStore } from '../adapters/memory/memory-label-store.ts';
+import {
+  createFeedback,
+  type Feedback,
+  type FeedbackBatchResult,
+  type FeedbackItem,
+  type FeedbackStats,
+} from '../core/feedback.ts';
+import type { InferenceObserver } from '../core/inference-service.ts';
+import type {
+  LabelledSampleStore,
+  LabelRetention,
+  ReadOptions,
+  TrainingSet,
+} from '../core/labelled-samples.ts';
+import type { RecentInferenceBounds } from '../core/recent-inferences.ts';
 import { createDriftOutbox, type DriftOutboxBounds } from '../core/drift-outbox.ts';
 import { driftSampleRate } from '../core/drift-profile-check.ts';
 import type { ModelHost } from '../core/model-host.ts';
@@ -62,6 +79,11 @@ export interface FleetAgentOptions {
      * simulator's) finds its unsent flushes and its seq.
      */
     driftOutbox?: DriftOutboxStore;
+    /**
+     * Labelled samples (feedback). Without one, an in-memory store kept per
+     * `stores` object, like the drift outbox's.
+     */
+    labels?: LabelledSampleStore;
   };
   host: ModelHost;
   nowMs?: () => number;
@@ -85,6 +107,12 @@ export interface FleetAgentOptions {
     /** Flush ids; random UUIDs by default. */
     newId?: () => string;
   };
+  feedback?: {
+    /** Rows remembered for delayed labels; default AGENT_RECENT_INFERENCE_BOUNDS (256 rows, 1 h). */
+    recent?: Partial<RecentInferenceBounds>;
+    /** Retention of the in-memory label store made when `stores.labels` is absent. */
+    retention?: Partial<LabelRetention>;
+  };
   /** The MQTT session's maker (tests inject a fake); createAgentSession by default. */
   createSession?: (options: AgentSessionOptions) => AgentSession;
   onEvent?: (event: AgentEvent) => void;
@@ -95,6 +123,8 @@ export type AgentEvent =
   | { type: 'action-error'; action: string; message: string }
   | { type: 'connected' }
   | { type: 'disconnected' }
+  | { type: 'labels-corrupt'; code: 'AGENT_STATE_CORRUPT'; message: string }
+  | { type: 'labels-error'; message: string }
   | DriftEvent;
 
 export interface FleetAgent {
@@ -107,12 +137,33 @@ export interface FleetAgent {
   drift(): DriftReporting;
   /** Drift flushes written, sent, resent, dropped, pending; the monitor's counts. */
   driftStats(): DriftStats;
+  /** Labels an earlier inference row (its id from `infer`'s `ids`); see core/feedback.ts. */
+  feedback(id: string, label: number): Promise<void>;
+  feedbackMany(items: readonly FeedbackItem[]): Promise<FeedbackBatchResult>;
+  feedbackStats(): FeedbackStats;
+  /** The feedback service itself (the local HTTP API mounts it). */
+  feedbackService(): Feedback;
+  /** The labelled samples, for the trainer: `read({ maxSamples, seed })`. */
+  labelledSamples: {
+    read(options?: ReadOptions): Promise<TrainingSet>;
+    count(): number;
+  };
   /** Waits until no update input is being processed. */
   settle(): Promise<void>;
   /** Stops everything as a power cut would: no clean disconnect, the broker publishes the last will. */
   crash(): void;
   close(): Promise<void>;
 }
+
+/**
+ * Rows an agent remembers for feedback unless told otherwise: 256 rows
+ * (0.8 MB of MNIST rows), so the simulator's many agents a process stay
+ * small. The daemon's config sets 4,096 (config.ts).
+ */
+export const AGENT_RECENT_INFERENCE_BOUNDS: RecentInferenceBounds = Object.freeze({
+  maxRows: 256,
+  maxAgeMs: 60 * 60 * 1000,
+});
 
 export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
   const nowMs = options.nowMs ?? (() => Date.now());
@@ -172,6 +223,33 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     ...(options.drift?.maxInFlight ? { maxInFlight: options.drift.maxInFlight } : {}),
     onEvent: emit,
   });
+
+  const labels =
+    options.stores.labels ?? memoryLabelsOf(options.stores, nowMs, options.feedback?.retention);
+  const feedback = createFeedback({
+    store: labels,
+    nowMs,
+    recent: { ...AGENT_RECENT_INFERENCE_BOUNDS, ...options.feedback?.recent },
+  });
+  const observer: InferenceObserver = (ref, inputs, outputs, batch, id) => {
+    try {
+      drift.observer(ref, inputs, outputs, batch, id);
+    } finally {
+      feedback.observer(ref, inputs, outputs, batch, id);
+    }
+  };
+
+  async function openLabels(): Promise<void> {
+    try {
+      const report = await labels.open();
+      for (const entry of report.corrupt) {
+        const message = `${entry.name}: ${entry.reason} (moved to ${entry.movedTo})`;
+        emit({ type: 'labels-corrupt', code: 'AGENT_STATE_CORRUPT', message });
+      }
+    } catch (error) {
+      emit({ type: 'labels-error', message: String(error) });
+    }
+  }
 
   let lastProgressAt = 0;
   const downloader = createBlockDownloader({
@@ -296,7 +374,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
           emit({ type: 'action-error', action: action.type, message: String(error) }),
       });
       await drift.start();
-      options.host.observeInferences(drift.observer);
+      await openLabels();
+      options.host.observeInferences(observer);
       await driver.start();
       await session.subscribe(cmdTopic);
       await session.start(startOptions.connectTimeoutMs);
@@ -314,7 +393,10 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
             // On probation the window belongs to the probation verdict, which reports it.
             if (driver?.state().job?.phase === 'probation') return;
             const health = options.host.takeHealth();
-            if (health) void reporter.publishHealth(health).catch(() => undefined);
+            if (!health) return;
+            const counts = feedback.takeWindow(health.model);
+            const report = counts.labelled > 0 ? { ...health, feedback: counts } : health;
+            void reporter.publishHealth(report).catch(() => undefined);
           }, healthMs),
         );
       }
@@ -324,6 +406,14 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     downloader: () => downloader,
     drift: () => drift,
     driftStats: () => drift.stats(),
+    feedback: (id, label) => feedback.label(id, label),
+    feedbackMany: (items) => feedback.labelMany(items),
+    feedbackStats: () => feedback.stats(),
+    feedbackService: () => feedback,
+    labelledSamples: {
+      read: (readOptions) => labels.read(readOptions),
+      count: () => labels.count(),
+    },
     settle: async () => {
       await driver?.dispatch({ type: 'tick' });
     },
@@ -365,6 +455,22 @@ function memoryOutboxOf(stores: object): DriftOutboxStore {
   if (!store) {
     store = createMemoryDriftOutboxStore();
     memoryOutboxes.set(stores, store);
+  }
+  return store;
+}
+
+const memoryLabels = new WeakMap<object, LabelledSampleStore>();
+
+/** The in-memory label store of a set of stores, the same for every agent made on them. */
+function memoryLabelsOf(
+  stores: object,
+  nowMs: () => number,
+  retention: Partial<LabelRetention> | undefined,
+): LabelledSampleStore {
+  let store = memoryLabels.get(stores);
+  if (!store) {
+    store = createMemoryLabelStore({ nowMs, ...(retention ? { retention } : {}) });
+    memoryLabels.set(stores, store);
   }
   return store;
 }

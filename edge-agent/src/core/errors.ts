@@ -28,8 +28,20 @@ export const AGENT_ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   /** A bundle's drift profile part is missing, does not decode against its manifest's `drift` spec, or does not fit the model. */
   'DRIFT_PROFILE',
-  /** A persisted file of the agent's (update state, drift outbox) failed its checks. */
+  /** A persisted file of the agent's (update state, drift outbox, labelled samples) failed its checks. */
   'AGENT_STATE_CORRUPT',
+  /** Feedback names an inference id the agent does not remember (never given, or expired from the recent ring). */
+  'UNKNOWN_INFERENCE',
+  /** Feedback of the wrong shape: a missing field, a label that is not an integer class of the model, too many items. */
+  'FEEDBACK_INPUT',
+  /** A second label for an inference already labelled: the first one stands. */
+  'ALREADY_LABELLED',
+  /** A training request that does not fit its architecture (shapes, labels, non-finite numbers, no samples, bad hyperparameters). */
+  'TRAIN_REQUEST',
+  /** Local training produced a non-finite loss or weights (learning rate too high for the data). */
+  'TRAIN_DIVERGED',
+  /** Local training could not run or finish: the backend failed to load, a worker crashed, the pool was closed. */
+  'TRAIN_FAILED',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

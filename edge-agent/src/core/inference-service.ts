@@ -37,8 +37,10 @@ export interface InferOptions {
 }
 
 export interface InferenceResult {
-  /** Names this inference, e.g. for later feedback: 16+ characters of [A-Za-z0-9_-]. */
+  /** Names this request: 16+ characters of [A-Za-z0-9_-]. For a one-row request it also names that row. */
   id: string;
+  /** One id per row, `${id}:${row}`: what feedback (`POST /v1/feedback`) names a row by. */
+  ids: string[];
   /** One row of model outputs (class probabilities) per input row. */
   outputs: number[][];
   /** Per row, the index of the largest output (the first one on a tie). */
@@ -51,17 +53,25 @@ export interface InferenceResult {
 }
 
 /**
- * Sees every successful inference, e.g. the drift monitor: the model that
- * answered, the input rows and output rows (flat, row-major) and the batch.
- * Called before `infer` resolves; it must not keep the arrays. Its errors are
- * swallowed: watching never fails an inference.
+ * Sees every successful inference, e.g. the drift monitor and the recent
+ * inferences kept for feedback: the model that answered, the input rows and
+ * output rows (flat, row-major), the batch and the request id (row `r` is
+ * `${id}:${r}`; always given by the service, optional for older callers). Called before `infer` resolves; it must not keep the arrays
+ * (copy what it needs). Its errors are swallowed: watching never fails an
+ * inference.
  */
 export type InferenceObserver = (
   model: BundleModelRef,
   inputs: Float32Array,
   outputs: Float32Array,
   batch: number,
+  id?: string,
 ) => void;
+
+/** The id of row `row` of request `requestId`, as feedback names it. */
+export function rowInferenceId(requestId: string, row: number): string {
+  return `${requestId}:${row}`;
+}
 
 /** A health window of the model that was active (null: none was). */
 export interface InferenceHealth extends HealthSnapshot {
@@ -121,8 +131,10 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
       const latencyMs = Math.max(0, perfNowMs() - startMs);
       const meanConfidence = answer.confidences.reduce((a, b) => a + b, 0) / batch;
       current.window.record({ ok: true, latencyMs, confidence: meanConfidence, samples: batch });
-      notify(current.ref, rows, outputs.subarray(0, batch * outputWidth), batch);
-      return { id: newId(), ...answer, model: current.ref, latencyMs };
+      const id = newId();
+      notify(current.ref, rows, outputs.subarray(0, batch * outputWidth), batch, id);
+      const ids = Array.from({ length: batch }, (_, r) => rowInferenceId(id, r));
+      return { id, ids, ...answer, model: current.ref, latencyMs };
     } catch (error) {
       current.window.record({ ok: false, latencyMs: Math.max(0, perfNowMs() - startMs) });
       if (isFleetError(error)) throw error;
@@ -130,10 +142,16 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     }
   }
 
-  function notify(ref: BundleModelRef, rows: Float32Array, outputs: Float32Array, batch: number) {
+  function notify(
+    ref: BundleModelRef,
+    rows: Float32Array,
+    outputs: Float32Array,
+    batch: number,
+    id: string,
+  ) {
     if (observer === null) return;
     try {
-      observer(ref, rows, outputs, batch);
+      observer(ref, rows, outputs, batch, id);
     } catch {
       // The observer's own business (the drift monitor counts its errors).
     }

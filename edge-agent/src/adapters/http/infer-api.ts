@@ -6,8 +6,9 @@
  *                    or application/octet-stream: little-endian float32 rows
  *                    (batch = floats / row width, or the `x-batch` header)
  *   GET  /healthz    200 { status: 'ok', model } while a model is active, else 503
+ *   POST /v1/feedback, GET /v1/feedback/stats   with `feedback` (feedback-api.ts)
  *
- * Answers `{ id, outputs, predictions, confidences, model, latencyMs }`;
+ * Answers `{ id, ids, outputs, predictions, confidences, model, latencyMs }`;
  * errors `{ error: { code, message } }`, their status mapped from the code
  * here and nowhere else. Bodies are capped (4 MiB by default) while they
  * stream in, not after (THREATS 14, 31), and a refused request changes
@@ -25,13 +26,19 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { isFleetError } from '@fleet/protocol';
 import { agentError, type AgentErrorCode } from '../../core/errors.ts';
+import type { Feedback } from '../../core/feedback.ts';
 import type { InferenceService } from '../../core/inference-service.ts';
+import { mountFeedbackRoutes } from './feedback-api.ts';
 
 export const DEFAULT_MAX_INFER_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface InferApiOptions {
   /** Largest request body, counted as it streams in (default 4 MiB). */
   maxBodyBytes?: number;
+  /** The agent's feedback: mounts `POST /v1/feedback` and `GET /v1/feedback/stats`. */
+  feedback?: Feedback;
+  /** Largest feedback body (default 256 KiB). */
+  maxFeedbackBodyBytes?: number;
 }
 
 const JSON_TYPE = 'application/json';
@@ -39,6 +46,9 @@ const FLOATS_TYPE = 'application/octet-stream';
 
 const STATUS_BY_CODE: Partial<Record<AgentErrorCode, ContentfulStatusCode>> = {
   INFER_INPUT: 400,
+  FEEDBACK_INPUT: 400,
+  UNKNOWN_INFERENCE: 404,
+  ALREADY_LABELLED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   NO_MODEL: 503,
@@ -69,17 +79,25 @@ export function createInferApi(service: InferenceService, options: InferApiOptio
     return c.json({ status: 'ok', model });
   });
 
+  if (options.feedback) {
+    mountFeedbackRoutes(
+      app,
+      options.feedback,
+      { jsonOnly: acceptMediaTypes([JSON_TYPE]), limitBody },
+      options.maxFeedbackBodyBytes,
+    );
+  }
   return app;
 }
 
 /** Checked before the body is read: a body of the wrong type is refused unread. */
-function acceptMediaTypes(): MiddlewareHandler {
+function acceptMediaTypes(types: readonly string[] = [JSON_TYPE, FLOATS_TYPE]): MiddlewareHandler {
   return async (c, next) => {
     const type = mediaTypeOf(c);
-    if (type !== JSON_TYPE && type !== FLOATS_TYPE) {
+    if (!types.includes(type)) {
       throw agentError(
         'UNSUPPORTED_MEDIA_TYPE',
-        `content-type ${type || '(none)'} is not ${JSON_TYPE} or ${FLOATS_TYPE}`,
+        `content-type ${type || '(none)'} is not ${types.join(' or ')}`,
       );
     }
     await next();
