@@ -63,3 +63,17 @@ export {
 export { AGENT_RECENT_INFERENCE_BOUNDS } from './agent/fleet-agent.ts';
 export { runAgent, type RunningAgent } from './run-agent.ts';
 export { mergeConfig, defaultConfig, type AgentConfig } from './config.ts';
+// Local training: the Trainer interface, its request checks, and the
+// TensorFlow.js implementation (in-thread, or a worker pool that keeps the
+// event loop free for inference).
+export * from './core/training/types.ts';
+export { checkTrainRequest } from './core/training/check-request.ts';
+export { tensorDelta, l2Norm } from './core/training/delta.ts';
+export { createInThreadTrainer } from './adapters/tfjs/in-thread-trainer.ts';
+export {
+  createTrainingPool,
+  defaultTrainingPoolSize,
+  sharedTrainingPool,
+  type TrainingPool,
+} from './adapters/tfjs/training-pool.ts';
+export { evaluateDense } from './adapters/tfjs/evaluate-dense.ts';
