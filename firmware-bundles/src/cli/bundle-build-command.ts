@@ -1,7 +1,8 @@
 /**
  * `fleet bundle build`: a float ONNX model (or a `train-reference` output
  * directory) and evaluation data in; a signed bundle with the int8 model,
- * golden vectors, the quantization report and a drift profile out. Prints
+ * golden vectors, the quantization report, a drift profile and the training
+ * weights of federated learning (training-options.ts) out. Prints
  * float vs int8 figures and progress; writes nothing unless every step succeeds.
  */
 import { execFileSync } from 'node:child_process';
@@ -17,8 +18,9 @@ import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { printJson, readInput, type CliIo } from './io.ts';
 import { addReleaseOptions, releaseManifest, type ReleaseFlags } from './release-options.ts';
 import { addDriftOptions, type DriftFlags } from './drift-options.ts';
+import { addTrainingOptions, trainingInput, type TrainingFlags } from './training-options.ts';
 
-interface BuildFlags extends ReleaseFlags, DriftFlags {
+interface BuildFlags extends ReleaseFlags, DriftFlags, TrainingFlags {
   onnx?: string;
   from?: string;
   evalData: string;
@@ -57,21 +59,27 @@ function codeRevision(): string | undefined {
   }
 }
 
-async function lineageFrom(flags: BuildFlags): Promise<Manifest['lineage']> {
+/** The fields of a `train-reference` directory's `reference.json` the build reads. */
+interface ReferenceReport {
+  datasetDigest?: string;
+  hyperparameters?: Record<string, string | number>;
+  /** The dense architecture (`fleet model train-reference` writes it); checked where used. */
+  architecture?: unknown;
+}
+
+async function readReference(flags: BuildFlags): Promise<ReferenceReport | undefined> {
+  if (!flags.from) return undefined;
+  const bytes = await readInput(join(flags.from, 'reference.json'), 'training report');
+  return JSON.parse(new TextDecoder().decode(bytes)) as ReferenceReport;
+}
+
+function lineageFrom(flags: BuildFlags, report: ReferenceReport | undefined): Manifest['lineage'] {
   const revision = codeRevision();
   const base = {
     ...(revision ? { codeRevision: revision } : {}),
     ...(flags.parent ? { parent: flags.parent } : {}),
   };
-  if (!flags.from) return { producer: { kind: 'import' }, ...base };
-  const report = JSON.parse(
-    new TextDecoder().decode(
-      await readInput(join(flags.from, 'reference.json'), 'training report'),
-    ),
-  ) as {
-    datasetDigest?: string;
-    hyperparameters?: Record<string, string | number>;
-  };
+  if (!report) return { producer: { kind: 'import' }, ...base };
   return {
     producer: { kind: 'train-reference' },
     ...(report.datasetDigest ? { datasetDigest: report.datasetDigest } : {}),
@@ -109,6 +117,11 @@ function table(io: CliIo, r: BuildResult): void {
       `drift profile ${r.drift.part}: ${r.drift.signals.length} signals (${r.drift.signals.join(', ')}), ${r.drift.profileBytes} bytes from ${r.drift.samples} samples\n`,
     );
   }
+  if (r.training) {
+    io.stderr(
+      `training weights ${r.training.part}: ${r.training.encoding}, ${r.training.partBytes} bytes for ${r.training.parameters} parameters in ${r.training.tensors} tensors\n`,
+    );
+  }
 }
 
 /** The drift step's input from the flags, or undefined with --no-drift. */
@@ -124,10 +137,12 @@ async function driftInput(
 }
 
 export function bundleBuildCommand(io: CliIo): Command {
-  return addDriftOptions(
-    addReleaseOptions(
-      new Command('build').description(
-        'quantize a float ONNX model to int8, prove its accuracy, profile its drift signals, and write a signed bundle',
+  return addTrainingOptions(
+    addDriftOptions(
+      addReleaseOptions(
+        new Command('build').description(
+          'quantize a float ONNX model to int8, prove its accuracy, profile its drift signals, and write a signed bundle with its training weights',
+        ),
       ),
     ),
   )
@@ -154,6 +169,8 @@ export function bundleBuildCommand(io: CliIo): Command {
       const modelPath = flags.onnx ?? join(flags.from!, 'model.onnx');
       const floatModel = await readInput(modelPath, 'model');
       const evalData = decodeEvalData(await readInput(flags.evalData, 'evaluation data'));
+      const reference = await readReference(flags);
+      const training = trainingInput(flags, () => decodeOnnx(floatModel), reference?.architecture);
       const signers = await createKeyDirectory(flags.keys).bundleSigners();
       io.stderr(`quantizing ${modelPath} and evaluating on ${evalData.sampleCount} samples...\n`);
       const result = await buildBundle(
@@ -162,8 +179,9 @@ export function bundleBuildCommand(io: CliIo): Command {
           evalData,
           signers,
           maxAccuracyDropPoints: flags.maxAccuracyDrop,
-          manifest: releaseManifest(flags, io.nowMs(), await lineageFrom(flags)),
+          manifest: releaseManifest(flags, io.nowMs(), lineageFrom(flags, reference)),
           drift: await driftInput(flags, evalData),
+          training,
           onProgress: (line) => io.stderr(`${line}\n`),
         },
         { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
@@ -180,6 +198,7 @@ export function bundleBuildCommand(io: CliIo): Command {
         int8Accuracy: result.evaluation.int8.accuracy,
         top1Agreement: result.evaluation.top1Agreement,
         drift: result.drift,
+        training: result.training,
       });
     });
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -292,6 +292,166 @@ describe('fleet keys / fleet bundle', () => {
     assert.equal(bad.code, 1);
     assert.equal(bad.json['code'], 'MODEL_MALFORMED');
     await assert.rejects(stat(join(dir, 'corrupt.fleet')), /ENOENT/);
+  });
+
+  it('bundle build --training-weights: int8 by default with --from, none with --onnx unless asked', async () => {
+    const rand = xorshift32(9);
+    const f = (n: number, scale: number) =>
+      Float32Array.from({ length: n }, () => (rand() / 2 ** 32 - 0.5) * scale);
+    const model = buildDenseModel({
+      inputSize: 12,
+      softmaxOutput: true,
+      layers: [
+        { units: 16, activation: 'relu', weights: f(12 * 16, 1), bias: f(16, 0.1) },
+        { units: 3, activation: 'linear', weights: f(16 * 3, 3), bias: f(3, 0.1) },
+      ],
+    });
+    const architecture = {
+      kind: 'dense',
+      inputSize: 12,
+      softmaxOutput: true,
+      layers: [
+        { units: 16, activation: 'relu' },
+        { units: 3, activation: 'linear' },
+      ],
+    };
+    const ref = join(dir, 'ref');
+    await mkdir(ref);
+    await writeFile(join(ref, 'model.onnx'), encodeOnnx(model));
+    const onnxPath = join(ref, 'model.onnx');
+    const evalPath = join(dir, 'train-eval.fleval');
+    await writeFile(
+      evalPath,
+      encodeEvalData({
+        sampleCount: 30,
+        featureCount: 12,
+        classCount: 0,
+        features: f(360, 2),
+        labels: null,
+      }),
+    );
+    const build = (source: string[], out: string, ...extra: string[]) =>
+      fleet(
+        'bundle',
+        'build',
+        ...source,
+        '--name',
+        'tiny',
+        '--version',
+        '1.0.0',
+        '--release',
+        '5',
+        '--hardware',
+        'rpi4',
+        '--eval-data',
+        evalPath,
+        '--keys',
+        keys,
+        '--out',
+        out,
+        '--no-drift',
+        ...extra,
+      );
+    const inspect = async (file: string) =>
+      (await fleet('bundle', 'inspect', file)).json['manifest'] as {
+        parts: { name: string; mediaType: string }[];
+        training?: unknown;
+      };
+    type Training = { part: string; encoding: string; partBytes: number; parameters: number };
+
+    const plain = join(dir, 'plain.fleet');
+    assert.equal((await build(['--onnx', onnxPath], plain)).code, 0);
+    assert.equal((await inspect(plain)).training, undefined);
+
+    const int8 = await build(
+      ['--onnx', onnxPath],
+      join(dir, 't8.fleet'),
+      '--training-weights',
+      'int8',
+    );
+    assert.equal(int8.code, 0, int8.stderr);
+    const t8 = int8.json['training'] as Training;
+    assert.deepEqual(
+      [t8.part, t8.encoding, t8.parameters],
+      ['weights.ftns', 'int8', 12 * 16 + 16 + 16 * 3 + 3],
+    );
+    assert.match(int8.stderr, /training weights weights.ftns: int8, \d+ bytes for 259 parameters/);
+    const m8 = await inspect(join(dir, 't8.fleet'));
+    assert.deepEqual(m8.training, { architecture, weightsPart: 'weights.ftns' });
+    assert.equal(
+      m8.parts.find((p) => p.name === 'weights.ftns')?.mediaType,
+      'application/vnd.fleet.tensor-set',
+    );
+    const f32 = await build(
+      ['--onnx', onnxPath],
+      join(dir, 't32.fleet'),
+      '--training-weights',
+      'float32',
+    );
+    assert.equal(f32.code, 0, f32.stderr);
+    assert.ok((f32.json['training'] as Training).partBytes > t8.partBytes);
+    assert.equal((await build(['--onnx', onnxPath], plain, '--training-weights', 'fp16')).code, 2);
+
+    // A graph that is not a plain dense chain cannot carry training weights.
+    const odd = join(dir, 'odd.onnx');
+    await writeFile(
+      odd,
+      encodeOnnx({
+        ...model,
+        nodes: model.nodes.map((n) => (n.opType === 'Relu' ? { ...n, opType: 'Tanh' } : n)),
+      }),
+    );
+    const refused = await build(
+      ['--onnx', odd],
+      join(dir, 'odd.fleet'),
+      '--training-weights',
+      'int8',
+    );
+    assert.equal(refused.code, 1);
+    assert.equal(refused.json['code'], 'TRAINING_SPEC');
+    assert.match(String(refused.json['message']), /Tanh/);
+    await assert.rejects(stat(join(dir, 'odd.fleet')), /ENOENT/);
+
+    // --from: the architecture of reference.json, int8 by default; read from the graph without one.
+    const report = { datasetDigest: 'a'.repeat(64), hyperparameters: { epochs: 1 } };
+    await writeFile(join(ref, 'reference.json'), JSON.stringify({ ...report, architecture }));
+    const fromRef = await build(['--from', ref], join(dir, 'from.fleet'));
+    assert.equal(fromRef.code, 0, fromRef.stderr);
+    assert.equal((fromRef.json['training'] as Training).encoding, 'int8');
+    assert.deepEqual((await inspect(join(dir, 'from.fleet'))).training, {
+      architecture,
+      weightsPart: 'weights.ftns',
+    });
+    const none = await build(
+      ['--from', ref],
+      join(dir, 'from-none.fleet'),
+      '--training-weights',
+      'none',
+    );
+    assert.equal(none.json['training'], null);
+    await writeFile(join(ref, 'reference.json'), JSON.stringify(report));
+    const derived = await build(['--from', ref], join(dir, 'from2.fleet'));
+    assert.equal(derived.code, 0, derived.stderr);
+    assert.deepEqual((await inspect(join(dir, 'from2.fleet'))).training, m8.training);
+    // A reference.json that declares another architecture than its model.onnx is refused.
+    const wrong = {
+      ...architecture,
+      layers: [{ units: 16, activation: 'linear' }, architecture.layers[1]],
+    };
+    await writeFile(
+      join(ref, 'reference.json'),
+      JSON.stringify({ ...report, architecture: wrong }),
+    );
+    const mismatch = await build(['--from', ref], join(dir, 'from3.fleet'));
+    assert.equal(mismatch.json['code'], 'TRAINING_SPEC');
+    assert.match(String(mismatch.json['message']), /layer 0's activation is linear/);
+    await writeFile(
+      join(ref, 'reference.json'),
+      JSON.stringify({ ...report, architecture: { kind: 'dense', inputSize: 12 } }),
+    );
+    const invalid = await build(['--from', ref], join(dir, 'from4.fleet'));
+    assert.equal(invalid.json['code'], 'TRAINING_SPEC');
+    assert.match(String(invalid.json['message']), /reference.json architecture layers/);
   });
 
   it('usage errors exit 2', async () => {

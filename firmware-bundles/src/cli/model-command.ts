@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../adapters/fs/atomic-write.ts';
 import { printJson, type CliIo } from './io.ts';
 import { parsePositiveInt } from './keys-command.ts';
 import { buildDenseModel } from '../core/onnx/dense-builder.ts';
+import { denseArchitectureSpec } from '../core/onnx/dense-tensors.ts';
 import { classifierAccuracy } from '../core/evaluation/classifier-accuracy.ts';
 import { encodeOnnx } from '../adapters/onnx/onnx-codec.ts';
 import { createOnnxRunner } from '../adapters/onnx/runtime.ts';
@@ -82,6 +83,8 @@ export function modelCommand(io: CliIo): Command {
         datasetDigest: await sha256Hex(encodeEvalData(train)),
         splitSeed: MNIST_SPLIT_SEED,
         hyperparameters: trained.hyperparameters,
+        // What `fleet bundle build --from` declares as the bundle's training architecture.
+        architecture: denseArchitectureSpec(trained.architecture),
         backend: trained.backend,
         modelBytes: onnxBytes.length,
         trainingMs: io.nowMs() - started,

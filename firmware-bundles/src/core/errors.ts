@@ -16,7 +16,12 @@ export type FactoryErrorCode =
   /** The quantized model loses more accuracy than the build allows. */
   | 'ACCURACY_BUDGET'
   /** Drift signals or settings that do not make a valid manifest `drift` field. */
-  | 'DRIFT_SPEC';
+  | 'DRIFT_SPEC'
+  /**
+   * A training architecture that is invalid or does not match the model's
+   * graph, training weights that do not fit it, or a bundle without them.
+   */
+  | 'TRAINING_SPEC';
 
 export function factoryError(
   code: FactoryErrorCode,

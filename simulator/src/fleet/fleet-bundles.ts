@@ -22,6 +22,10 @@
  * 8,000 digits it was 1.0 s and 0.35 s, for baselines whose sampling error
  * (KS about 0.02 instead of 0.03 at 95%) is far below the drift thresholds
  * (KS 0.1).
+ *
+ * Every bundle also carries the training part of federated learning
+ * (`weights.ftns`, the int8 model's own kernels and scales, and the
+ * manifest's `training` field) unless the spec says `training: false`.
  */
 import {
   buildBundle,
@@ -34,6 +38,7 @@ import {
   planDrift,
   type DriftPlan,
   type EvalData,
+  type TrainingWeightsEncoding,
 } from '@fleet/bundles';
 import type { ManifestDrift, Signer } from '@fleet/protocol';
 
@@ -55,6 +60,8 @@ export interface BundleSpec {
   parent?: { version: string; release: number };
   /** Drift settings other than the factory defaults, or false for a bundle without drift. */
   drift?: false | Partial<Pick<ManifestDrift, 'sampleRate' | 'flush' | 'sketchK'>>;
+  /** How the training part stores the start weights (default int8), or false for none. */
+  training?: false | TrainingWeightsEncoding;
 }
 
 const FEATURES = 784;
@@ -124,11 +131,13 @@ export async function createFleetBundleKit(): Promise<FleetBundleKit> {
     test,
     async build(spec) {
       const layer = classMeanLayer(train, spec.weightScale ?? 1);
-      const model = buildDenseModel({
+      const architecture = {
         inputSize: FEATURES,
         softmaxOutput: true,
-        layers: [{ units: CLASSES, activation: 'linear', ...layer }],
-      });
+        layers: [{ units: CLASSES, activation: 'linear' as const, ...layer }],
+      };
+      const model = buildDenseModel(architecture);
+      const weights = spec.training ?? 'int8';
       const now = Date.now();
       const { bundle } = await buildBundle(
         {
@@ -138,6 +147,7 @@ export async function createFleetBundleKit(): Promise<FleetBundleKit> {
           // A sabotaged model is as (in)accurate in int8 as in float: no budget to break.
           maxAccuracyDropPoints: 100,
           drift: driftInput(spec),
+          ...(weights === false ? {} : { training: { architecture, weights } }),
           manifest: {
             name: spec.name ?? 'mnist-classmean',
             version: spec.version,

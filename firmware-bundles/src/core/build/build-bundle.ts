@@ -1,11 +1,12 @@
 /**
  * The bundle factory as named steps: a float ONNX model and evaluation data in,
  * a signed bundle holding the int8 model, its golden vectors, a quantization
- * report and (when asked) a drift profile out. Any failing step throws and
- * nothing is produced; the CLI writes the file only after the last step.
+ * report and (when asked) a drift profile and the training weights of
+ * federated learning out. Any failing step throws and nothing is produced;
+ * the CLI writes the file only after the last step.
  *
- *   decode -> checkEvalData -> quantize -> evaluate -> enforceBudget
- *          -> goldenVectors -> driftProfile -> pack
+ *   decode -> checkEvalData -> quantize -> trainingWeights -> evaluate
+ *          -> enforceBudget -> goldenVectors -> driftProfile -> pack
  */
 import { deflateSync } from 'fflate';
 import { packBundle, type GoldenVectors, type ManifestInput, type Signer } from '@fleet/protocol';
@@ -21,6 +22,11 @@ import {
   type DriftPlan,
   type DriftPlanOptions,
 } from './drift-profile.ts';
+import {
+  trainingPart,
+  type TrainingBuildInput,
+  type TrainingBuildReport,
+} from './training-part.ts';
 
 /** The drift step's input: the data the baselines describe, and how to monitor it. */
 export interface DriftBuildInput extends DriftPlanOptions {
@@ -62,6 +68,11 @@ export interface BuildInput {
   goldenCount?: number;
   /** Add a drift profile part and the manifest's `drift` field (default: none). */
   drift?: DriftBuildInput;
+  /**
+   * Add the training part `weights.ftns` and the manifest's `training` field
+   * (default: none): the architecture must be the model's dense graph.
+   */
+  training?: TrainingBuildInput;
   /** Progress of the long steps, one line each. */
   onProgress?: (line: string) => void;
 }
@@ -77,15 +88,19 @@ export interface BuildResult {
   };
   quantization: QuantizationReport;
   drift: DriftBuildReport | null;
+  training: TrainingBuildReport | null;
 }
 
 /** Absolute tolerance a device allows between its outputs and the golden ones. */
 export const GOLDEN_TOLERANCE = 1e-4;
 
+/** Runs the factory's steps (module comment) and returns the signed bundle with its figures. */
 export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise<BuildResult> {
   const float = ports.decode(input.floatModel); // decode: MODEL_MALFORMED
   checkEvalData(float, input.evalData);
   const quantized = quantizeWeights(float); // MODEL_UNSUPPORTED names the op
+  // Refused here, before the costly evaluation: TRAINING_SPEC names the mismatch.
+  const training = input.training ? trainingPart(float, quantized.model, input.training) : null;
   const int8Bytes = ports.encode(quantized.model);
   const floatRunner = await ports.createRunner(input.floatModel);
   const int8Runner = await ports.createRunner(int8Bytes);
@@ -106,6 +121,7 @@ export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise
         io: { inputs: float.inputs.map(tensorSpec), outputs: float.outputs.map(tensorSpec) },
         quantization: { ...quantized.report, ...sizes, evaluation },
         ...(drift ? { drift: drift.spec } : {}),
+        ...(training ? { training: training.spec } : {}),
       },
       parts: [
         { name: 'model.onnx', bytes: int8Bytes, mediaType: 'application/onnx' },
@@ -115,6 +131,7 @@ export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise
           mediaType: 'application/json',
         },
         ...(drift ? [drift.part] : []),
+        ...(training ? [training.part] : []),
       ],
       signers: input.signers,
     });
@@ -124,6 +141,7 @@ export async function buildBundle(input: BuildInput, ports: BuildPorts): Promise
       sizes,
       quantization: quantized.report,
       drift: drift?.report ?? null,
+      training: training?.report ?? null,
     };
   } finally {
     await Promise.all([floatRunner.close(), int8Runner.close()]);
