@@ -77,3 +77,18 @@ export {
   type TrainingPool,
 } from './adapters/tfjs/training-pool.ts';
 export { evaluateDense } from './adapters/tfjs/evaluate-dense.ts';
+// Federated rounds: taking part (pure decisions) and the round on the device
+// (read the bundle's training weights, train, clip, encode, sign, send in parts).
+export * from './core/fl-participation.ts';
+export {
+  createFlTraining,
+  type FlEvent,
+  type FlTraining,
+  type FlTrainingOptions,
+  type FlUpdateOverride,
+} from './agent/fl-training.ts';
+export {
+  readTrainingBase,
+  type ManifestCheck,
+  type TrainingBase,
+} from './agent/fl-training-base.ts';

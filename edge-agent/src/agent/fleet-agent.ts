@@ -2,7 +2,8 @@
  * One agent, assembled: its MQTT session, the update driver with its effects,
  * the block downloader, the reporter, drift monitoring with its outbox
  * (drift-reporting.ts), feedback (delayed labels kept as labelled samples,
- * online accuracy in the health report: core/feedback.ts), and the timers
+ * online accuracy in the health report: core/feedback.ts), federated rounds
+ * (`fl-train` commands: fl-training.ts), and the timers
  * that tick the update machine and the drift monitor and send health reports. Used by the `fleet-agent` daemon (main.ts)
  * and, many at once, by the simulator (each with its own session and state,
  * models shared through the model host's runtime).
@@ -59,6 +60,14 @@ import { createReporter } from './reporter.ts';
 import { createUpdateDriver, type UpdateDriver } from './update-driver.ts';
 import { createUpdateEffects, errorReport } from './update-effects.ts';
 import { handleRollback, type RollbackCheck } from './rollback-command.ts';
+import {
+  createFlTraining,
+  type FlEvent,
+  type FlTraining,
+  type FlUpdateOverride,
+} from './fl-training.ts';
+import { sharedTrainingPool } from '../adapters/tfjs/training-pool.ts';
+import type { Trainer } from '../core/training/types.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -113,6 +122,17 @@ export interface FleetAgentOptions {
     /** Retention of the in-memory label store made when `stores.labels` is absent. */
     retention?: Partial<LabelRetention>;
   };
+  /**
+   * Trains federated rounds; the process's shared worker pool by default (so
+   * training never holds up inference). The simulator injects one for many agents.
+   */
+  trainer?: Trainer;
+  /**
+   * SIMULATION ONLY (the simulator's Byzantine devices): the exact update
+   * bytes to send for a round instead of the honest clipped encoding, given
+   * the raw delta; null sends the honest one. See fl-training.ts.
+   */
+  flUpdateOverride?: FlUpdateOverride;
   /** The MQTT session's maker (tests inject a fake); createAgentSession by default. */
   createSession?: (options: AgentSessionOptions) => AgentSession;
   onEvent?: (event: AgentEvent) => void;
@@ -125,7 +145,8 @@ export type AgentEvent =
   | { type: 'disconnected' }
   | { type: 'labels-corrupt'; code: 'AGENT_STATE_CORRUPT'; message: string }
   | { type: 'labels-error'; message: string }
-  | DriftEvent;
+  | DriftEvent
+  | FlEvent;
 
 export interface FleetAgent {
   readonly deviceId: string;
@@ -148,6 +169,8 @@ export interface FleetAgent {
     read(options?: ReadOptions): Promise<TrainingSet>;
     count(): number;
   };
+  /** Federated rounds: the one training now (`active()`), `idle()`. */
+  flTraining(): FlTraining;
   /** Waits until no update input is being processed. */
   settle(): Promise<void>;
   /** Stops everything as a power cut would: no clean disconnect, the broker publishes the last will. */
@@ -251,6 +274,23 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     }
   }
 
+  const flTraining = createFlTraining({
+    deviceId,
+    hardware,
+    agentVersion,
+    trustRoot: options.trustRoot,
+    signer: options.signer,
+    nowMs,
+    state: currentState,
+    slots: options.stores.slots,
+    samples: labels,
+    trainer: () => options.trainer ?? sharedTrainingPool(),
+    publish: (topic, payload, publishOptions) => session.publish(topic, payload, publishOptions),
+    ...(options.flUpdateOverride ? { flUpdateOverride: options.flUpdateOverride } : {}),
+    onEvent: emit,
+    onError: (message) => emit({ type: 'action-error', action: 'fl-update', message }),
+  });
+
   let lastProgressAt = 0;
   const downloader = createBlockDownloader({
     downloads: options.stores.downloads,
@@ -334,6 +374,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
         await reporter.publishState(d.state()).catch(() => undefined);
         return;
       }
+      case 'fl-train':
+        return flTraining.handle(command);
     }
   }
 
@@ -414,12 +456,14 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       read: (readOptions) => labels.read(readOptions),
       count: () => labels.count(),
     },
+    flTraining: () => flTraining,
     settle: async () => {
       await driver?.dispatch({ type: 'tick' });
     },
     crash() {
       stopped = true;
       for (const t of timers) clearInterval(t);
+      flTraining.close();
       driver?.stop();
       downloader.close();
       drift.kill();
@@ -429,6 +473,7 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     async close() {
       stopped = true;
       for (const t of timers) clearInterval(t);
+      flTraining.close();
       downloader.close();
       driver?.stop();
       options.host.observeInferences(null);
