@@ -3,6 +3,7 @@
  * once. Only main.ts reads flags and the environment to build it.
  */
 import { DEFAULT_DRIFT_POLICY, type DriftPolicy } from './core/drift/drift-policy.ts';
+import type { RoundConfig } from './core/fl/round-config.ts';
 export interface Config {
   /** HTTP API listen address. */
   httpHost: string;
@@ -42,6 +43,24 @@ export interface Config {
   };
   /** Drift scoring (core/drift/drift-policy.ts says what each setting does and why its default). */
   drift: DriftPolicy;
+  /** Federated rounds (services/fl-rounds.ts). */
+  fl: {
+    /** How often round deadlines, expired partial uploads and pending actions are checked. */
+    tickIntervalMs: number;
+    /** Most bytes of partial device updates held in memory at once (by their signed sizes). */
+    maxBufferedUpdateBytes: number;
+    /** Round settings used where a request gives none (over core/fl/round-config.ts defaults). */
+    round: Partial<RoundConfig>;
+    /**
+     * A bundle key directory (`fleet keys init` layout) whose bundle keys sign
+     * federated candidates; unset or empty, candidates cannot be built
+     * (FL_NO_SIGNING_KEYS). Holding keys online is a governance choice: see
+     * the README's "Governance" section.
+     */
+    signingKeysDir?: string;
+    /** Largest held-out eval set (`.fleval`) accepted by PUT /v1/eval-sets/:name. */
+    maxEvalSetBytes: number;
+  };
 }
 
 export const defaultConfig: Config = {
@@ -64,12 +83,21 @@ export const defaultConfig: Config = {
     broadcastMaxWaitMs: 30_000,
   },
   drift: DEFAULT_DRIFT_POLICY,
+  fl: {
+    tickIntervalMs: 5_000,
+    // Four full 64 MiB updates, or ~1,300 updates of the MNIST 2NN (~200 KB int8) at once.
+    maxBufferedUpdateBytes: 256 * 1024 * 1024,
+    round: {},
+    // The MNIST test set (10,000 x 784 float32 + labels) is ~31 MB.
+    maxEvalSetBytes: 64 * 1024 * 1024,
+  },
 };
 
 /** What a caller may override: any key, and any of the rollout timings or drift settings. */
-export type ConfigOverrides = Partial<Omit<Config, 'rollouts' | 'drift'>> & {
+export type ConfigOverrides = Partial<Omit<Config, 'rollouts' | 'drift' | 'fl'>> & {
   rollouts?: Partial<Config['rollouts']>;
   drift?: Partial<Config['drift']>;
+  fl?: Partial<Config['fl']>;
 };
 
 /** Defaults, then `overrides`, ignoring keys set to undefined. */
@@ -80,5 +108,6 @@ export function mergeConfig(overrides: ConfigOverrides): Config {
     ...defined,
     rollouts: { ...defaultConfig.rollouts, ...overrides.rollouts },
     drift: { ...defaultConfig.drift, ...overrides.drift },
+    fl: { ...defaultConfig.fl, ...overrides.fl },
   };
 }

@@ -37,6 +37,13 @@ import { createDriftStore } from './adapters/db/drift-store.ts';
 import { createDriftService, type DriftService } from './services/drift-service.ts';
 import { createDriftReports, type DriftReports } from './services/drift-reports.ts';
 import { createDriftProfiles } from './services/drift-profiles.ts';
+import { createFlStore } from './adapters/db/fl-store.ts';
+import { createFlRounds, type FlRounds } from './services/fl-rounds.ts';
+import type { CandidatePort } from './core/fl/candidate-port.ts';
+import { createGovernanceStore } from './adapters/db/governance-store.ts';
+import { createEvalSets, type EvalSets } from './services/eval-sets.ts';
+import { createModelPolicies, type ModelPolicies } from './services/model-policies.ts';
+import { createFlCandidates, type FlCandidates } from './services/fl-candidates.ts';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -48,6 +55,8 @@ export interface ControlPlaneOptions {
   connectBroker?: (devices: DeviceRegistry, metrics: Metrics) => Promise<BrokerLink>;
   /** Whether to listen for HTTP (false: use `app.request()`). */
   listen?: boolean;
+  /** Replaces the candidate pipeline federated rounds evaluate, build and roll out through (tests). */
+  flCandidates?: CandidatePort;
 }
 
 export interface ControlPlane {
@@ -63,6 +72,14 @@ export interface ControlPlane {
   /** Drift flushes in, windows scored on a timer (tests call `drift.tick()`). */
   drift: DriftService;
   driftReports: DriftReports;
+  /** Federated rounds (tests call `fl.tick()`). */
+  fl: FlRounds;
+  /** Held-out evaluation sets for federated candidates. */
+  evalSets: EvalSets;
+  /** Per-model risk tiers and promotion policies. */
+  modelPolicies: ModelPolicies;
+  /** The candidate pipeline (evaluate, build, sign, register, roll out) and approvals. */
+  flCandidates: FlCandidates;
   /** Block delivery of bundles over MQTT (its counters are the rollout benchmark's). */
   distribution: BundleDistribution;
   metrics: Metrics;
@@ -127,6 +144,42 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     logger,
     metrics,
   });
+  const governance = createGovernanceStore(database.db);
+  const evalSets = createEvalSets({
+    store: governance,
+    blobs,
+    nowMs,
+    maxBytes: config.fl.maxEvalSetBytes,
+  });
+  const modelPolicies = createModelPolicies({ store: governance, nowMs });
+  const flCandidates = createFlCandidates({
+    models: modelStore,
+    registry: models,
+    blobs,
+    store: governance,
+    evalSets,
+    policies: modelPolicies,
+    // Bound late: the rollout service and the rounds are built below (and use this).
+    rollouts: { create: (request, actor) => rollouts.create(request, actor) },
+    approveRound: (roundId, actor) => fl.approve(roundId, actor),
+    signingKeysDir: config.fl.signingKeysDir,
+    nowMs,
+  });
+  const fl = createFlRounds({
+    store: createFlStore(database.db),
+    models: modelStore,
+    deviceStore,
+    candidates: options.flCandidates ?? flCandidates,
+    blobs,
+    publish: (topic, payload) => broker?.publish(topic, payload, { qos: 1 }) ?? Promise.resolve(),
+    nowMs,
+    logger,
+    countUpdate: (result) => metrics.flUpdates.inc({ result }),
+    countRound: (status) => metrics.flRounds.inc({ status }),
+    tickIntervalMs: config.fl.tickIntervalMs,
+    maxBufferedBytes: config.fl.maxBufferedUpdateBytes,
+    defaults: config.fl.round,
+  });
   const rollouts = createRolloutService({
     store: createRolloutStore(database.db),
     models: modelStore,
@@ -144,6 +197,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       maxWaitMs: config.rollouts.broadcastMaxWaitMs,
     },
     onDrift: (deviceId, message) => drift.onFlush(deviceId, message),
+    onFlUpdate: (deviceId, message) =>
+      message.type === 'fl-update'
+        ? fl.onUpdate(deviceId, message)
+        : fl.onUpdatePart(deviceId, message),
   });
   devices.observeState((deviceId, message) => rollouts.onDeviceState(deviceId, message));
 
@@ -155,6 +212,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   if (!options.inMemory) {
     rollouts.start();
     drift.start();
+    await fl.start();
   }
 
   const app = createApp({
@@ -165,6 +223,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     operators,
     rollouts,
     drift: driftReports,
+    fl,
+    governance: {
+      evalSets,
+      policies: modelPolicies,
+      candidates: flCandidates,
+      maxEvalSetBytes: config.fl.maxEvalSetBytes,
+    },
     audit,
     metrics,
     logger,
@@ -209,6 +274,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     rollouts,
     drift,
     driftReports,
+    fl,
+    evalSets,
+    modelPolicies,
+    flCandidates,
     distribution,
     metrics,
     broker,
@@ -220,6 +289,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       await Promise.allSettled(pendingDeviceWork);
       await rollouts.close();
       await drift.close();
+      await fl.close();
       await distribution.close();
       await database.close();
     },

@@ -20,3 +20,29 @@ export type { RolloutService } from './services/rollout-service.ts';
 export type { BundleDistribution, TransferPlan } from './services/bundle-distribution.ts';
 export { formatRollout, progressBar, type RolloutView } from './cli/rollout-commands.ts';
 export { formatDriftStatus, type DriftStatusView } from './cli/drift-commands.ts';
+// Federated learning's pure core (the simulator and benches run rounds with it).
+export { createStrategy, fedAvg, trimmedMean, coordinateMedian } from './core/fl/aggregation.ts';
+export {
+  withinClipBound,
+  int8RoundingBound,
+  CLIP_RELATIVE_TOLERANCE,
+} from './core/fl/clip-check.ts';
+export {
+  defaultRoundConfig,
+  checkRoundConfig,
+  buildRoundConfig,
+  type RoundConfig,
+} from './core/fl/round-config.ts';
+export {
+  selectDevices,
+  selectionSize,
+  type CandidateDevice,
+  type SelectionResult,
+} from './core/fl/round-selection.ts';
+export type {
+  AggregateResult,
+  ClientUpdate,
+  Strategy,
+  StrategyConfig,
+  StrategyKind,
+} from './core/fl/types.ts';

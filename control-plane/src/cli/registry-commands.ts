@@ -6,7 +6,9 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { rolloutCommand } from './rollout-commands.ts';
+import { flCommand } from './fl-commands.ts';
 import { driftCommand } from './drift-commands.ts';
+import { addGovernanceModelCommands, evalSetsCommand } from './governance-commands.ts';
 import { Command, Option } from 'commander';
 import { writeFileAtomic, type CliIo } from '@fleet/bundles';
 import { FleetError } from '@fleet/protocol';
@@ -173,12 +175,14 @@ export function registryCommands(io: CliIo, env: CliEnv): Command[] {
   return [
     devicesCommand(io, env),
     enrolTokenCommand(io, env),
-    modelsCommand(io, env),
+    addGovernanceModelCommands(modelsCommand(io, env), io, env),
+    evalSetsCommand(io, env),
     tokensCommand(io, env),
     auditCommand(io, env),
     trustCommand(io, env),
     loginCommand(io, env),
     rolloutCommand(io, env),
     driftCommand(io, env),
+    flCommand(io, env),
   ];
 }

@@ -99,6 +99,11 @@ export interface RolloutServiceOptions {
     deviceId: string,
     message: Extract<DeviceMessage, { type: 'drift' }>,
   ) => Promise<unknown>;
+  /** Verified federated updates and their parts (`telemetry`) go here (services/fl-rounds.ts). */
+  onFlUpdate?: (
+    deviceId: string,
+    message: Extract<DeviceMessage, { type: 'fl-update' | 'fl-update-part' }>,
+  ) => Promise<unknown>;
 }
 
 /** Deploy commands published at once; the broker queues each, so more only adds memory. */
@@ -579,6 +584,9 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
           return options.distribution.requestRepair(deviceId, message);
         case 'drift':
           return void (await options.onDrift?.(deviceId, message));
+        case 'fl-update':
+        case 'fl-update-part':
+          return void (await options.onFlUpdate?.(deviceId, message));
         case 'state':
           return; // state arrives on its own topic (onDeviceState)
       }

@@ -28,6 +28,9 @@ import { rolloutRoutes } from './routes/rollouts.ts';
 import type { RolloutService } from '../../services/rollout-service.ts';
 import { driftRoutes } from './routes/drift.ts';
 import type { DriftReports } from '../../services/drift-reports.ts';
+import { flRoutes } from './routes/fl.ts';
+import type { FlRounds } from '../../services/fl-rounds.ts';
+import { governanceRoutes, type GovernanceDeps } from './routes/governance.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -51,6 +54,10 @@ export interface AppDeps {
   rollouts?: RolloutService;
   /** Drift routes are served when given. */
   drift?: DriftReports;
+  /** Federated round routes are served when given. */
+  fl?: FlRounds;
+  /** Eval sets, model policies and approvals are served when given. */
+  governance?: GovernanceDeps;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
@@ -157,6 +164,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   operatorRoutes(app, { operators: deps.operators, audit: deps.audit, requireRole });
   if (deps.rollouts) rolloutRoutes(app, { rollouts: deps.rollouts, requireRole });
   if (deps.drift) driftRoutes(app, { reports: deps.drift, requireRole, nowMs: deps.nowMs });
+  if (deps.fl) flRoutes(app, { rounds: deps.fl, requireRole });
+  if (deps.governance) governanceRoutes(app, { ...deps.governance, requireRole });
   brokerHookRoutes(app, {
     directory: deps.devices,
     nowMs: deps.nowMs,

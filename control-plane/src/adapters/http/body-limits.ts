@@ -20,9 +20,15 @@ export function limitBody(what: string, maxBytes: number): MiddlewareHandler {
   });
 }
 
-/** MAX_BODY_BYTES on every request but the bundle upload (POST /v1/models). */
+/**
+ * MAX_BODY_BYTES on every request but the bundle upload (POST /v1/models) and
+ * the eval-set upload (PUT /v1/eval-sets/:name), whose routes cap their own.
+ */
 export function limitRequestBodies(): MiddlewareHandler {
   const limit = limitBody('the request body', MAX_BODY_BYTES);
   return (c, next) =>
-    c.req.method === 'POST' && c.req.path === '/v1/models' ? next() : limit(c, next);
+    (c.req.method === 'POST' && c.req.path === '/v1/models') ||
+    (c.req.method === 'PUT' && c.req.path.startsWith('/v1/eval-sets/'))
+      ? next()
+      : limit(c, next);
 }

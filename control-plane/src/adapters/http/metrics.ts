@@ -17,6 +17,8 @@ export interface Metrics {
   driftFlushes: Counter<'result'>;
   driftLateFlushes: Counter;
   driftAlerts: Counter<'event'>;
+  flUpdates: Counter<'result'>;
+  flRounds: Counter<'status'>;
 }
 
 /** The drift gauges' values, read at scrape time (services/drift-service.ts `gauges`). */
@@ -107,6 +109,18 @@ export function createMetrics(options: {
       name: 'fleet_drift_alerts_total',
       help: 'Drift alerts opened and cleared by this process',
       labelNames: ['event'],
+      registers: [registry],
+    }),
+    flUpdates: new Counter({
+      name: 'fleet_fl_updates_total',
+      help: 'Verified federated updates by result: accepted, failed (the device could not train), or why refused (wrong-round, wrong-base, not-selected, replayed, duplicate, late, non-finite, over-clip, malformed, unknown-header, buffer-full)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    flRounds: new Counter({
+      name: 'fleet_fl_rounds_total',
+      help: 'Federated rounds that reached a final status in this process (promoted, rejected, failed, cancelled)',
+      labelNames: ['status'],
       registers: [registry],
     }),
   };

@@ -64,6 +64,21 @@ const PROTECTED: { method: string; path: string; role: OperatorRole; json?: unkn
   },
   { method: 'GET', path: '/v1/drift', role: 'viewer' },
   { method: 'GET', path: '/v1/drift/alerts', role: 'viewer' },
+  {
+    method: 'POST',
+    path: '/v1/fl/rounds',
+    role: 'operator',
+    json: { model: 'm@1.0.0', target: 'all', evalSet: 'e' },
+  },
+  { method: 'GET', path: '/v1/fl/rounds', role: 'viewer' },
+  { method: 'GET', path: '/v1/fl/rounds/nope', role: 'viewer' },
+  { method: 'POST', path: '/v1/fl/rounds/nope/cancel', role: 'operator', json: { reason: 'x' } },
+  { method: 'POST', path: '/v1/fl/rounds/nope/approve', role: 'approver' },
+  { method: 'PUT', path: '/v1/eval-sets/evalset-x', role: 'operator' },
+  { method: 'GET', path: '/v1/eval-sets', role: 'viewer' },
+  { method: 'PUT', path: '/v1/models/m/policy', role: 'admin', json: { riskTier: 'low' } },
+  { method: 'GET', path: '/v1/models/m/policy', role: 'viewer' },
+  { method: 'POST', path: '/v1/models/m/versions/1/approve', role: 'approver' },
 ];
 
 describe('role matrix', () => {
@@ -79,7 +94,7 @@ describe('role matrix', () => {
     }
     const tested = PROTECTED.map(
       (r) =>
-        `${r.method} ${r.path.replace('matrix-1', '{id}').replace('nobody', '{id}').replace('nope', '{id}').replace('/m/', '/{name}/').replace('/1', '/{release}')}`,
+        `${r.method} ${r.path.replace('matrix-1', '{id}').replace('nobody', '{id}').replace('nope', '{id}').replace('evalset-x', '{name}').replace('/m/', '/{name}/').replace('/1', '/{release}')}`,
     );
     assert.deepEqual([...new Set(tested)].sort(), documented.sort());
   });

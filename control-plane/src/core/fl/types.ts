@@ -1,16 +1,10 @@
 /**
- * Plain input and output types of federated aggregation. `NamedTensor`
- * mirrors protocol/src/fl/tensor-set.ts (declared here so this core does not
- * depend on that file while it is being written; an integration step swaps
- * this declaration for the protocol import, which has the same shape).
+ * Plain input and output types of federated aggregation. `NamedTensor` is
+ * protocol's (protocol/src/fl/tensor-set.ts): the shape decoding returns.
  */
+import type { NamedTensor } from '@fleet/protocol';
 
-/** One weight tensor: an ONNX initializer name (`dense_0/kernel`), its dims, row-major values. */
-export interface NamedTensor {
-  name: string;
-  dims: number[];
-  values: Float32Array;
-}
+export type { NamedTensor };
 
 /** One device's decoded update (a weight delta), as the strategies take it. */
 export interface ClientUpdate {

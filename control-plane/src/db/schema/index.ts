@@ -5,3 +5,5 @@ export * from './tokens.ts';
 export * from './models.ts';
 export * from './rollouts.ts';
 export * from './drift.ts';
+export * from './fl.ts';
+export * from './governance.ts';
