@@ -19,6 +19,12 @@ export interface TrafficOptions {
   shift?: (agent: SimAgent) => DigitShift | null;
   /** Uniform randomness for the shift's noise (seeded in tests). */
   random?: () => number;
+  /**
+   * Whether an agent's users label its answers afterwards: each inferred row
+   * then gets its true digit through the agent's feedback API (delayed
+   * labels), so the agent builds labelled samples for federated rounds.
+   */
+  label?: (agent: SimAgent) => boolean;
 }
 
 export interface AccuracyByModel {
@@ -51,6 +57,11 @@ export async function runTraffic(
           : new Float32Array(digits);
         try {
           const result = await sim.host.inference.infer(input, { batch: rows });
+          if (data.labels && options.label?.(sim)) {
+            await sim.agent.feedbackMany(
+              result.ids.map((id, i) => ({ id, label: data.labels![start + i]! })),
+            );
+          }
           const key = result.model.version;
           const entry = (byModel[key] ??= { correct: 0, total: 0, errors: 0, meanConfidence: 0 });
           result.predictions.forEach((p: number, i: number) => {

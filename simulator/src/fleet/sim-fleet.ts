@@ -39,8 +39,16 @@ export interface SimFleetOptions {
   runtime?: ModelRuntime;
   /** Agent timing and session settings for every agent. */
   agentOptions?: Partial<
-    Pick<FleetAgentOptions, 'tickIntervalMs' | 'healthIntervalMs' | 'session' | 'downloader'>
+    Pick<
+      FleetAgentOptions,
+      'tickIntervalMs' | 'healthIntervalMs' | 'session' | 'downloader' | 'trainer' | 'feedback'
+    >
   >;
+  /**
+   * Per-agent settings over `agentOptions`: a Byzantine device's forged
+   * federated updates (`flUpdateOverride`, simulation only).
+   */
+  agentOverrides?: (index: number) => Partial<Pick<FleetAgentOptions, 'flUpdateOverride'>>;
   /** Agents enrolled and connected at a time. */
   concurrency?: number;
   onProgress?: (started: number, total: number) => void;
@@ -143,6 +151,7 @@ export async function startSimFleet(options: SimFleetOptions): Promise<SimFleet>
         stores,
         host,
         ...options.agentOptions,
+        ...options.agentOverrides?.(index),
       });
       return { host, agent };
     };
