@@ -337,9 +337,26 @@ async function followRolloutMessages(
   logger: Logger,
   pending: Set<Promise<unknown>>,
 ): Promise<void> {
+  // MQTT 3.1.1 4.6: a topic is ordered, and a device's messages on one topic
+  // are applied in that order (an fl-update header before its parts; a
+  // progress report before the next). Topics run concurrently.
+  const chains = new Map<string, Promise<void>>();
+  const inTopicOrder = (topic: string, work: () => Promise<void>): Promise<void> => {
+    // A refused message (rejected work) must not hold up or fail the next one.
+    const next = (chains.get(topic) ?? Promise.resolve()).then(work);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    chains.set(topic, settled);
+    void settled.then(() => {
+      if (chains.get(topic) === settled) chains.delete(topic);
+    });
+    return next;
+  };
   for (const channel of ['evt', 'telemetry', 'blocks/req'] as const) {
     await broker.subscribe(allDevicesFilter(channel), (topic, payload) => {
-      const work = rollouts.onDeviceMessage(topic, payload).then(
+      const work = inTopicOrder(topic, () => rollouts.onDeviceMessage(topic, payload)).then(
         () => metrics.deviceMessages.inc({ topic: channel, result: 'ok' }),
         (error: unknown) => {
           const code = isFleetError(error) ? error.code : 'error';

@@ -30,6 +30,7 @@
 import {
   buildBundle,
   buildDenseModel,
+  createKeyDirectory,
   createOnnxRunner,
   decodeOnnx,
   encodeOnnx,
@@ -49,6 +50,12 @@ export interface FleetBundleKit {
   test: EvalData;
   /** Builds a bundle of the class-mean model; `weightScale` 0 sabotages it. */
   build(options: BundleSpec): Promise<Uint8Array>;
+  /**
+   * Writes the kit's trust root and keys as a key directory (`fleet keys
+   * init` layout) at `dir`: what a control plane signing federated
+   * candidates reads (`fl.signingKeysDir`).
+   */
+  writeKeyDirectory(dir: string): Promise<void>;
 }
 
 export interface BundleSpec {
@@ -129,6 +136,7 @@ export async function createFleetBundleKit(): Promise<FleetBundleKit> {
     signers,
     train,
     test,
+    writeKeyDirectory: (dir) => createKeyDirectory(dir).writeInitial(trust),
     async build(spec) {
       const layer = classMeanLayer(train, spec.weightScale ?? 1);
       const architecture = {

@@ -103,7 +103,7 @@ export async function resetServiceDatabase(): Promise<string | undefined> {
   if (!databaseUrl) return undefined;
   const db = await openDatabase({ url: databaseUrl });
   await db.db.execute(
-    sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices, drift_flushes, drift_pending_windows, drift_windows, drift_cumulative, drift_alerts cascade`,
+    sql`truncate audit_log, device_tags, devices, enrolment_tokens, operator_tokens, model_versions, trust_roots, rollouts, rollout_devices, drift_flushes, drift_pending_windows, drift_windows, drift_cumulative, drift_alerts, fl_rounds, fl_updates, eval_sets, fl_candidates, model_approvals, model_policies cascade`,
   );
   await db.close();
   return databaseUrl;
