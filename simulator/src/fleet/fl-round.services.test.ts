@@ -15,7 +15,11 @@
  *      model being low risk with auto-promotion, rolls it out;
  *   3. the fleet ends serving the candidate, and its accuracy on held-out
  *      digits (never used for training or for the round's evaluation) is
- *      higher than v1's.
+ *      higher than v1's;
+ *   4. a second round with a fifth of the fleet Byzantine (three send their
+ *      update sign-flipped x10 and clipped to the bound, so it passes every
+ *      check; one sends NaN, refused as non-finite) under the trimmed mean:
+ *      the candidate is not worse than the champion by more than 2 points.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +30,7 @@ import { encodeEvalData, type EvalData } from '@fleet/bundles';
 import { runControlPlane, type ControlPlane } from '@fleet/control-plane';
 import { createFleetBundleKit, type FleetBundleKit } from './fleet-bundles.ts';
 import { runTraffic } from './mnist-traffic.ts';
+import { forgeUpdate, type ByzantineKind } from '../fl/byzantine.ts';
 import type { SimFleet } from './sim-fleet.ts';
 import {
   controlPlaneApi,
@@ -57,6 +62,14 @@ let dir: string;
 let admin: string;
 let kit: FleetBundleKit;
 let fleet: SimFleet;
+/** Byzantine devices by fleet index, active once `byzantineOn` is set (round 2). */
+const BYZANTINE: Record<number, ByzantineKind> = {
+  16: 'sign-flip',
+  17: 'sign-flip',
+  18: 'sign-flip',
+  19: 'nan',
+};
+let byzantineOn = false;
 const api = controlPlaneApi(
   () => cp,
   () => admin,
@@ -89,6 +102,22 @@ before(async () => {
   fleet = await startTestFleet(cp, admin, {
     count: FLEET_SIZE,
     idPrefix: `fl-${Date.now().toString(36)}`,
+    agentOverrides: (index) => ({
+      flUpdateOverride: (delta, config) => {
+        const kind = BYZANTINE[index];
+        if (!byzantineOn || !kind) return null;
+        return forgeUpdate(
+          { kind, inflateSampleCount: false },
+          {
+            delta,
+            sampleCount: 0,
+            clipNorm: config.clipNorm,
+            maxSamples: config.maxSamples,
+            encoding: config.encoding,
+          },
+        ).bytes;
+      },
+    }),
   });
   await api.push(await kit.build({ version: '1.0.0', release: 1, drift: false }));
   const rollout = await call<{ id: string }>('POST', '/v1/rollouts', {
@@ -110,6 +139,43 @@ after(async () => {
   await cp?.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Starts a round on all agents from `version` and waits for it to end (and, promoted, for its rollout id). */
+async function runRound(version: string, strategy: Record<string, unknown>): Promise<RoundView> {
+  const started = await call<RoundView>('POST', '/v1/fl/rounds', {
+    model: `${MODEL}@${version}`,
+    target: 'all',
+    evalSet: 'heldout',
+    config: {
+      fraction: 1,
+      minClients: 10,
+      epochs: 5,
+      batchSize: 10,
+      learningRate: 0.05,
+      clipNorm: 20,
+      strategy,
+    },
+    deadline: '60s',
+    rollout: {
+      waves: '100%',
+      bake: '200ms',
+      probation: '1s',
+      deviceTimeout: '60s',
+      successRatio: '90%',
+      maxFailure: '10%',
+    },
+  });
+  return until(
+    async () => {
+      const r = await call<RoundView>('GET', `/v1/fl/rounds/${started.id}`);
+      const ended = ['promoted', 'rejected', 'failed', 'cancelled', 'awaiting-approval'];
+      return ended.includes(r.status) && (r.status !== 'promoted' || r.rolloutId) ? r : null;
+    },
+    'the round to end',
+    120_000,
+    { pollMs: 250 },
+  );
+}
 
 describe(`a federated round on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ? 'PostgreSQL + external broker' : 'embedded'})`, () => {
   it('trains on the devices, promotes a better candidate and rolls it out', async (t) => {
@@ -212,5 +278,27 @@ describe(`a federated round on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ?
       accuracy(v2) > accuracy(v1) + 0.02,
       `held-out accuracy ${(accuracy(v1) * 100).toFixed(1)}% -> ${(accuracy(v2) * 100).toFixed(1)}%`,
     );
+  });
+
+  it('keeps a round with a fifth of the fleet Byzantine within 2 points under the trimmed mean', async (t) => {
+    byzantineOn = true;
+    const { versions } = await call<{ versions: Array<{ version: string; release: number }> }>(
+      'GET',
+      `/v1/models/${MODEL}/versions`,
+    );
+    const champion = versions.reduce((a, b) => (b.release > a.release ? b : a));
+    const round = await runRound(champion.version, { kind: 'trimmed-mean', beta: 0.2 });
+    assert.ok(
+      ['promoted', 'rejected'].includes(round.status),
+      `${round.status}: ${round.reason ?? ''} ${round.error ?? ''}`,
+    );
+    // The NaN update is refused and counted; the sign-flipped ones pass every check.
+    assert.equal(round.rejections['non-finite'], 1, JSON.stringify(round.rejections));
+    assert.equal(round.counts.accepted, FLEET_SIZE - 1);
+    const { candidateAccuracy, championAccuracy } = round.evaluation!;
+    t.diagnostic(
+      `Byzantine round (trimmed mean 0.2): champion ${(championAccuracy * 100).toFixed(1)}%, candidate ${(candidateAccuracy * 100).toFixed(1)}%, ${round.status}`,
+    );
+    assert.ok(candidateAccuracy >= championAccuracy - 0.02, JSON.stringify(round.evaluation));
   });
 });

@@ -160,7 +160,7 @@ export function fleetTestConfig(
 export function startTestFleet(
   cp: ControlPlane,
   operatorToken: string,
-  options: Pick<SimFleetOptions, 'count' | 'idPrefix' | 'tags' | 'agentOptions'>,
+  options: Pick<SimFleetOptions, 'count' | 'idPrefix' | 'tags' | 'agentOptions' | 'agentOverrides'>,
 ): Promise<SimFleet> {
   return startSimFleet({
     controlPlaneUrl: cp.url!,
