@@ -44,6 +44,7 @@ import { createGovernanceStore } from './adapters/db/governance-store.ts';
 import { createEvalSets, type EvalSets } from './services/eval-sets.ts';
 import { createModelPolicies, type ModelPolicies } from './services/model-policies.ts';
 import { createFlCandidates, type FlCandidates } from './services/fl-candidates.ts';
+import { createFlTriggers, type FlTriggers } from './services/fl-triggers.ts';
 
 export interface ControlPlaneOptions {
   config: Config;
@@ -80,6 +81,8 @@ export interface ControlPlane {
   modelPolicies: ModelPolicies;
   /** The candidate pipeline (evaluate, build, sign, register, roll out) and approvals. */
   flCandidates: FlCandidates;
+  /** Rounds started by drift alerts and schedules (model policies' flOnDrift, flSchedule). */
+  flTriggers: FlTriggers;
   /** Block delivery of bundles over MQTT (its counters are the rollout benchmark's). */
   distribution: BundleDistribution;
   metrics: Metrics;
@@ -143,6 +146,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     nowMs,
     logger,
     metrics,
+    // Bound late: the triggers are built with the rounds below.
+    onAlert: (alert) => flTriggers.onDriftAlert(alert),
   });
   const governance = createGovernanceStore(database.db);
   const evalSets = createEvalSets({
@@ -179,6 +184,14 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     tickIntervalMs: config.fl.tickIntervalMs,
     maxBufferedBytes: config.fl.maxBufferedUpdateBytes,
     defaults: config.fl.round,
+    onTick: () => flTriggers.runSchedules(),
+  });
+  const flTriggers = createFlTriggers({
+    rounds: fl,
+    policies: modelPolicies,
+    audit,
+    nowMs,
+    logger,
   });
   const rollouts = createRolloutService({
     store: createRolloutStore(database.db),
@@ -278,6 +291,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     evalSets,
     modelPolicies,
     flCandidates,
+    flTriggers,
     distribution,
     metrics,
     broker,

@@ -82,6 +82,56 @@ describe('fleet governance commands', () => {
     assert.equal((await fleet(['models', 'policy', 'mnist-2nn', '--margin', '200%'])).code, 1);
   });
 
+  it('models policy sets and turns off the round triggers; bad values change nothing', async () => {
+    const policy = ['models', 'policy', 'mnist-2nn'];
+    const set = await fleet([
+      ...policy,
+      '--fl-on-drift-eval-set',
+      'holdout',
+      '--fl-on-drift-config',
+      '{"epochs":2}',
+      '--fl-on-drift-cooldown',
+      '30m',
+      '--fl-every',
+      '1d',
+      '--fl-schedule-eval-set',
+      'holdout',
+      '--fl-schedule-target',
+      'tag:site=berlin',
+    ]);
+    assert.equal(set.code, 0);
+    assert.deepEqual(set.json['flOnDrift'], {
+      evalSet: 'holdout',
+      config: { epochs: 2 },
+      cooldownMs: 1_800_000,
+    });
+    assert.deepEqual(set.json['flSchedule'], {
+      everyMs: 86_400_000,
+      evalSet: 'holdout',
+      target: { tags: { site: 'berlin' } },
+      config: {},
+    });
+    const refused = [
+      ['--fl-on-drift-eval-set', 'holdout', '--fl-on-drift-config', '{"epochs":0}'],
+      ['--fl-on-drift-eval-set', 'holdout', '--fl-on-drift-config', 'epochs=2'],
+      ['--fl-on-drift-config', '{"epochs":2}'],
+      ['--no-fl-on-drift', '--fl-on-drift-eval-set', 'holdout'],
+      ['--fl-every', '1d', '--fl-schedule-eval-set', 'holdout'],
+      ['--fl-every', '10s', '--fl-schedule-eval-set', 'holdout', '--fl-schedule-target', 'all'],
+      ['--fl-on-drift-eval-set', 'holdout', '--fl-on-drift-cooldown', 'soon'],
+    ];
+    for (const flags of refused)
+      assert.equal((await fleet([...policy, ...flags])).code, 1, String(flags));
+    const shown = await fleet(policy);
+    assert.deepEqual(
+      [shown.json['flOnDrift'], shown.json['flSchedule']],
+      [set.json['flOnDrift'], set.json['flSchedule']],
+    );
+    const off = await fleet([...policy, '--no-fl-on-drift', '--no-fl-schedule']);
+    assert.deepEqual([off.json['flOnDrift'], off.json['flSchedule']], [null, null]);
+    assert.equal(off.json['riskTier'], 'low');
+  });
+
   it('models approve refuses a malformed ref and an unknown version', async () => {
     assert.equal((await fleet(['models', 'approve', 'mnist-2nn'])).code, 1);
     const unknown = await fleet(['models', 'approve', 'mnist-2nn@1.3.0']);

@@ -13,7 +13,11 @@
  *           cumulative views, then score every window past its grace
  *           (merge per cohort, score against the baselines, open or clear
  *           alerts with audit entries), one transaction per window.
- *   out     scrape-time gauges (`gauges()`), alert counters, logs.
+ *   out     scrape-time gauges (`gauges()`), alert counters, logs, and
+ *           `onAlert` for each alert opened, after its window's transaction
+ *           committed (cohorts before the whole fleet `*`, so a cohort's
+ *           round goes first); a failing callback is logged, never thrown
+ *           into the tick, and the alert stays opened.
  *
  * No state lives in the process: replicas share the work through the
  * store's per-bundle locks.
@@ -31,6 +35,7 @@ import type { DriftStore } from '../adapters/db/drift-store.ts';
 import type { ModelStore } from '../adapters/db/model-store.ts';
 import type { DriftBaseline, DriftBaselines } from '../core/drift/drift-baselines.ts';
 import { checkDriftPolicy, type DriftPolicy } from '../core/drift/drift-policy.ts';
+import { FLEET_COHORT } from '../core/drift/cohorts.ts';
 import { checkFlush, type FlushResult } from '../core/drift/flush-checks.ts';
 import { encodeSignals } from '../core/drift/signal-codec.ts';
 import { windowOf } from '../core/drift/windows.ts';
@@ -40,6 +45,19 @@ import {
   type ScoringOptions,
   type WindowDecision,
 } from '../core/drift/window-scoring.ts';
+
+/** An alert the drift service opened (committed), as `onAlert` gets it. */
+export interface DriftAlertOpened {
+  alertId: string;
+  bundleId: string;
+  /** The model version the alert is about (the bundle's). */
+  model: ModelRef;
+  /** `*` (the whole fleet) or `KEY=VALUE`. */
+  cohort: string;
+  /** ISO times. */
+  window: { start: string; end: string };
+  driftedShare: number;
+}
 
 export interface DriftServiceOptions {
   store: DriftStore;
@@ -54,6 +72,8 @@ export interface DriftServiceOptions {
   /** For KLL compactions while merging (tests pass a seeded one). */
   random?: RandomSource;
   newId?: () => string;
+  /** Called for each alert opened, after it is committed; awaited, its failure logged. */
+  onAlert?: (alert: DriftAlertOpened) => Promise<void> | void;
 }
 
 export interface DriftService {
@@ -174,7 +194,40 @@ export function createDriftService(options: DriftServiceOptions): DriftService {
         (flushes, open) => (decision = scoreWindowFlushes(flushes, open, profile, scoring, newId)),
         at,
       );
-      if (scored && decision) reportWindow(model, window.end, decision);
+      if (scored && decision) {
+        reportWindow(model, window.end, decision);
+        await announce(bundleId, model, window, decision);
+      }
+    }
+  }
+
+  async function announce(
+    bundleId: string,
+    model: ModelRef,
+    window: { start: Date; end: Date },
+    decision: WindowDecision,
+  ): Promise<void> {
+    if (!options.onAlert) return;
+    const fleetLast = [...decision.open].sort(
+      (a, b) => Number(a.cohort === FLEET_COHORT) - Number(b.cohort === FLEET_COHORT),
+    );
+    for (const alert of fleetLast) {
+      const opened: DriftAlertOpened = {
+        alertId: alert.id,
+        bundleId,
+        model,
+        cohort: alert.cohort,
+        window: { start: window.start.toISOString(), end: window.end.toISOString() },
+        driftedShare: alert.driftedShare,
+      };
+      try {
+        await options.onAlert(opened);
+      } catch (error) {
+        logger.error(
+          { err: error, bundleId, alertId: alert.id, cohort: alert.cohort },
+          'drift onAlert failed; the alert stays opened',
+        );
+      }
     }
   }
 

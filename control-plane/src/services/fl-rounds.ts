@@ -24,6 +24,9 @@
  * build or rollout is given up and recorded in the outcome. Partial uploads
  * are held in memory only: a restart loses them (those devices straggle).
  *
+ * Triggers: `tick()` ends with `onTick` (the schedules of services/fl-triggers.ts);
+ * its failure is logged, never thrown into the tick.
+ *
  * Labelled samples: devices do not report how many labelled samples they
  * hold yet, so every device counts as having enough; one with too few
  * declines with a `failed` update (the fl-train config carries minSamples).
@@ -93,6 +96,8 @@ export interface FlRoundsOptions {
   maxBufferedBytes?: number;
   /** Round settings used where a request gives none. */
   defaults?: Partial<RoundConfig>;
+  /** Run at the end of every tick (scheduled rounds); a failure is logged. */
+  onTick?: () => Promise<void>;
 }
 
 export interface FlRounds {
@@ -100,6 +105,8 @@ export interface FlRounds {
   startRound(request: StartRoundRequest): Promise<FlRoundDetail>;
   get(id: string): Promise<FlRoundDetail>;
   list(query: FlRoundListQuery): Promise<FlRoundRecord[]>;
+  /** The newest round of a model, optionally only in these statuses or by this trigger kind. */
+  latestRound: FlStore['latestOf'];
   cancel(id: string, actor: Actor, reason: string): Promise<FlRoundDetail>;
   approve(id: string, actor: Actor): Promise<FlRoundDetail>;
   /** A verified `fl-update` header from `deviceId`. */
@@ -215,6 +222,7 @@ export function createFlRounds(options: FlRoundsOptions): FlRounds {
 
     get: detail,
     list: (query) => store.list(query),
+    latestRound: (modelName, where) => store.latestOf(modelName, where),
 
     async cancel(id, actor, reason) {
       await runner.step(id, { type: 'cancel', actor, reason }, actor);
@@ -244,6 +252,9 @@ export function createFlRounds(options: FlRoundsOptions): FlRounds {
           }
           await runner.drain(id);
         }
+        await options.onTick?.().catch((error: unknown) => {
+          logger.error({ err: error }, 'fl tick hook failed');
+        });
       })().finally(() => {
         ticking = null;
       });

@@ -105,6 +105,11 @@ export interface FlStore {
   updates(roundId: string, status?: FlUpdateStatus): Promise<FlUpdateRecord[]>;
   /** Whether an update id was ever recorded (in any round). */
   hasUpdate(updateId: string): Promise<boolean>;
+  /** The newest round of a model, optionally only in these statuses or started by this trigger kind. */
+  latestOf(
+    modelName: string,
+    where?: { statuses?: readonly RoundStatus[]; triggerKind?: FlRoundTrigger['kind'] },
+  ): Promise<FlRoundRecord | null>;
 }
 
 type RoundRow = typeof flRounds.$inferSelect;
@@ -194,6 +199,24 @@ export function createFlStore(db: Database): FlStore {
         .orderBy(desc(flRounds.createdAt), desc(flRounds.id))
         .limit(limit);
       return rows.map(fromRoundRow);
+    },
+
+    async latestOf(modelName, where = {}) {
+      const [row] = await db
+        .select()
+        .from(flRounds)
+        .where(
+          and(
+            eq(flRounds.modelName, modelName),
+            where.statuses ? inArray(flRounds.status, [...where.statuses]) : undefined,
+            where.triggerKind
+              ? sql`${flRounds.trigger}->>'kind' = ${where.triggerKind}`
+              : undefined,
+          ),
+        )
+        .orderBy(desc(flRounds.createdAt), desc(flRounds.id))
+        .limit(1);
+      return row ? fromRoundRow(row) : null;
     },
 
     async resumableIds() {

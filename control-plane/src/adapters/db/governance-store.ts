@@ -4,7 +4,7 @@
  * operator or the round pipeline makes is written with its audit entry in one
  * transaction, so the row and the log never disagree.
  */
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull } from 'drizzle-orm';
 import {
   evalSets,
   flCandidates,
@@ -41,6 +41,8 @@ export interface GovernanceStore {
   listEvalSets(): Promise<EvalSetRow[]>;
 
   getPolicy(modelName: string): Promise<ModelPolicyRow | null>;
+  /** Policies with round triggers set (drift or schedule), by model name. */
+  policiesWithTriggers(): Promise<ModelPolicyRow[]>;
   /** Inserts or replaces the policy of `row.modelName`, audited. */
   putPolicy(
     row: Omit<ModelPolicyRow, 'updatedBy' | 'updatedAt'>,
@@ -147,6 +149,13 @@ export function createGovernanceStore(db: Database): GovernanceStore {
       (await db.select().from(modelPolicies).where(eq(modelPolicies.modelName, modelName)))[0] ??
       null,
 
+    policiesWithTriggers: () =>
+      db
+        .select()
+        .from(modelPolicies)
+        .where(isNotNull(modelPolicies.flTriggers))
+        .orderBy(asc(modelPolicies.modelName)),
+
     putPolicy: (row, actor, now) =>
       db.transaction(async (tx) => {
         const [before] = await tx
@@ -163,6 +172,7 @@ export function createGovernanceStore(db: Database): GovernanceStore {
           riskTier: r.riskTier,
           autoPromote: r.autoPromote,
           promotionMargin: r.promotionMargin,
+          ...(r.flTriggers ? { flTriggers: r.flTriggers } : {}),
         });
         await audited(
           tx,

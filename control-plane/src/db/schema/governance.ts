@@ -6,7 +6,8 @@
  *   live in the blob store under `blob_id` (their SHA-256); a new upload under
  *   a name replaces the row (the audit log keeps the old blob id).
  * - `model_policies`: per model name, its risk tier, whether a better
- *   candidate may be promoted without an approver, and the accuracy margin.
+ *   candidate may be promoted without an approver, the accuracy margin, and
+ *   what starts its federated rounds (`fl_triggers`: on drift, on a schedule).
  *   No row: the defaults (high risk, no auto-promotion).
  * - `fl_candidates`: one row per evaluated federated candidate: the weights it
  *   was evaluated with (an FTNS float32 tensor set in the blob store), the
@@ -29,6 +30,7 @@ import {
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
+import type { FlTriggerSettings } from '../../core/fl/fl-triggers.ts';
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -52,6 +54,8 @@ export const modelPolicies = pgTable('model_policies', {
   autoPromote: boolean('auto_promote').notNull().default(false),
   /** Accuracy (0..1) a candidate must gain over the champion. */
   promotionMargin: doublePrecision('promotion_margin').notNull().default(0.005),
+  /** What starts rounds of the model besides an operator (drift alerts, a schedule); null: nothing. */
+  flTriggers: jsonb('fl_triggers').$type<FlTriggerSettings>(),
   updatedBy: text('updated_by').notNull(),
   updatedAt: at('updated_at').notNull(),
 });

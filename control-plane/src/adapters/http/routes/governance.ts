@@ -1,6 +1,8 @@
 /**
  * Governance routes: held-out eval sets (upload: operator; list: viewer),
- * model risk tiers and promotion policies (set: admin; read: viewer), and
+ * model risk tiers, promotion policies and round triggers (set: admin;
+ * read: viewer; `flOnDrift` and `flSchedule` as core/fl/fl-triggers.ts
+ * checks them, null turning one off), and
  * the approval of a federated candidate waiting for one (approver), which
  * starts its rollout through the round.
  *
@@ -40,12 +42,45 @@ const evalSetView = z
   })
   .openapi('EvalSet');
 
+const roundTemplate = {
+  evalSet: z.string().min(1).max(128).openapi({ description: 'Held-out eval set name' }),
+  config: z.record(z.string(), z.unknown()).openapi({
+    description: 'Round config overrides (the names `POST /v1/fl/rounds` takes under config)',
+  }),
+  rollout: z.record(z.string(), z.unknown()).optional().openapi({
+    description: 'Rollout template of a promoted candidate (`POST /v1/rollouts` body, no model)',
+  }),
+};
+const targetField = z.union([z.string().max(10_000), z.record(z.string(), z.unknown())]).openapi({
+  example: 'tag:site=berlin',
+  description: '`all`, or tag:/hardware:/id: terms (as rollouts take it), or a selector object',
+});
+
+const flOnDriftView = z
+  .object({ ...roundTemplate, cooldownMs: z.number().int() })
+  .openapi('FlOnDrift', {
+    description:
+      "A drift alert for a cohort starts a round on that cohort from the alerted version (none while one of the model's rounds is active or within cooldownMs of the last drift-started one)",
+  });
+const flScheduleView = z
+  .object({
+    ...roundTemplate,
+    everyMs: z.number().int(),
+    target: z.record(z.string(), z.unknown()).openapi({ description: 'A target selector' }),
+  })
+  .openapi('FlSchedule', {
+    description:
+      'A round every everyMs on target, from the latest version (none while one is active)',
+  });
+
 const policyView = z
   .object({
     model: z.string(),
     riskTier: z.enum(['low', 'high']),
     autoPromote: z.boolean(),
     promotionMargin: z.number(),
+    flOnDrift: flOnDriftView.nullable(),
+    flSchedule: flScheduleView.nullable(),
     explicit: z.boolean().openapi({ description: 'false: no policy was set, these are defaults' }),
     updatedBy: z.string().nullable(),
     updatedAt: z.string().nullable(),
@@ -77,6 +112,8 @@ const toPolicyView = (p: ModelPolicy): z.infer<typeof policyView> => ({
   riskTier: p.riskTier,
   autoPromote: p.autoPromote,
   promotionMargin: p.promotionMargin,
+  flOnDrift: p.flOnDrift,
+  flSchedule: p.flSchedule && { ...p.flSchedule, target: { ...p.flSchedule.target } },
   explicit: p.explicit,
   updatedBy: p.updatedBy,
   updatedAt: p.updatedAt,
@@ -158,7 +195,7 @@ export function governanceRoutes(
       path: '/v1/models/{name}/policy',
       tags: ['governance'],
       summary:
-        "Set a model's risk tier, auto-promotion and promotion margin (fields not given stay)",
+        "Set a model's risk tier, auto-promotion, promotion margin and round triggers (fields not given stay; null turns a trigger off)",
       security: BEARER,
       middleware: [requireRole('admin')] as const,
       request: {
@@ -168,6 +205,23 @@ export function governanceRoutes(
             riskTier: z.enum(['low', 'high']).optional(),
             autoPromote: z.boolean().optional(),
             promotionMargin: z.number().min(0).lt(1).optional().openapi({ example: 0.005 }),
+            flOnDrift: z
+              .strictObject({
+                ...roundTemplate,
+                config: roundTemplate.config.optional(),
+                cooldownMs: z.number().int().min(0).optional().openapi({ example: 3_600_000 }),
+              })
+              .nullable()
+              .optional(),
+            flSchedule: z
+              .strictObject({
+                ...roundTemplate,
+                config: roundTemplate.config.optional(),
+                everyMs: z.number().int().min(60_000).openapi({ example: 86_400_000 }),
+                target: targetField,
+              })
+              .nullable()
+              .optional(),
           }),
         ),
       },

@@ -1,0 +1,1 @@
+ALTER TABLE "model_policies" ADD COLUMN "fl_triggers" jsonb;
