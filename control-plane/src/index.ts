@@ -23,6 +23,12 @@ export { formatDriftStatus, type DriftStatusView } from './cli/drift-commands.ts
 // Federated learning's pure core (the simulator and benches run rounds with it).
 export { createStrategy, fedAvg, trimmedMean, coordinateMedian } from './core/fl/aggregation.ts';
 export {
+  decodeUpdateContent,
+  scaleTensors,
+  type DecodedUpdate,
+  type UpdateContent,
+} from './core/fl/update-content.ts';
+export {
   withinClipBound,
   int8RoundingBound,
   CLIP_RELATIVE_TOLERANCE,

@@ -36,21 +36,14 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   MAX_FL_PART_BYTES,
-  checkTrainingWeights,
-  decodeTensorSet,
-  denseParameterCount,
-  denseTensorShapes,
   fromBase64,
-  globalL2Norm,
-  allFinite,
-  isFleetError,
-  quantizationErrorBound,
   type DenseShape,
   type FlUpdateMessage,
   type FlUpdatePartMessage,
 } from '@fleet/protocol';
 import { admitOutsideCollection, admitUpdate, type Admission } from '../core/fl/round-collect.ts';
 import { withinClipBound } from '../core/fl/clip-check.ts';
+import { decodeUpdateContent } from '../core/fl/update-content.ts';
 import type { RoundSnapshot, UpdateReceived } from '../core/fl/round-types.ts';
 import type { BlobStore } from '../core/models/blob-store.ts';
 
@@ -188,40 +181,27 @@ export function createFlIntake(deps: FlIntakeDeps): FlIntake {
     const architecture = await deps.architecture(h.model.bundleId);
     if (!architecture)
       return void (await malformed('the base bundle has no training architecture'));
-    let decoded;
-    try {
-      decoded = decodeTensorSet(bytes, {
-        maxTensors: denseTensorShapes(architecture).length,
-        maxElements: denseParameterCount(architecture),
+    const content = decodeUpdateContent(bytes, architecture, p.clipNorm);
+    if (!content.ok && content.reason === 'non-finite') {
+      const event = eventOf(p.deviceId, h, {
+        norm: Number.NaN,
+        finite: false,
+        quantizationErrorBound: 0,
       });
-    } catch (error) {
-      if (isFleetError(error) && error.code === 'NON_FINITE') {
-        const event = eventOf(p.deviceId, h, {
-          norm: Number.NaN,
-          finite: false,
-          quantizationErrorBound: 0,
-        });
-        return void (await submit(event, NO_EXTRA, h));
-      }
-      return void (await malformed(
-        `tensor set: ${error instanceof Error ? error.message : String(error)}`,
-      ));
+      return void (await submit(event, NO_EXTRA, h));
     }
-    try {
-      checkTrainingWeights(architecture, decoded.tensors);
-    } catch (error) {
-      return void (await malformed(error instanceof Error ? error.message : String(error)));
-    }
-    const finite = allFinite(decoded.tensors);
-    const norm = finite ? globalL2Norm(decoded.tensors) : Number.NaN;
-    const bound = finite ? quantizationErrorBound(decoded) : 0;
-    let extra: Omit<UpdateExtra, 'metrics'> = { ...NO_EXTRA, norm: finite ? norm : null };
-    if (finite && withinClipBound(norm, p.clipNorm, bound)) {
+    if (!content.ok) return void (await malformed(content.detail));
+    const { norm, quantizationErrorBound: bound, scale } = content.update;
+    let extra: Omit<UpdateExtra, 'metrics'> = { ...NO_EXTRA, norm };
+    if (withinClipBound(norm, p.clipNorm, bound)) {
       // Inside the tolerant bound, but never more than clipNorm where it counts.
-      const scale = norm > p.clipNorm ? p.clipNorm / norm : 1;
       extra = { blobId: await deps.blobs.put(bytes), norm, scale };
     }
-    await submit(eventOf(p.deviceId, h, { norm, finite, quantizationErrorBound: bound }), extra, h);
+    await submit(
+      eventOf(p.deviceId, h, { norm, finite: true, quantizationErrorBound: bound }),
+      extra,
+      h,
+    );
   }
 
   return {

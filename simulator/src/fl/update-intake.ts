@@ -2,8 +2,9 @@
  * One device update's way from the agent to the aggregator, in process but
  * with the real maths and the real codec: the agent clips its weight delta to
  * `clipNorm` (protocol `clipToL2`) and encodes it (`encodeTensorSet`, int8
- * per-tensor scales by default); the control plane's side, as in
- * control-plane/src/services/fl-intake.ts and core/fl/round-collect.ts:
+ * per-tensor scales by default); the control plane's side runs the intake's
+ * own content check (control-plane core/fl/update-content.ts) and clip
+ * re-check (core/fl/clip-check.ts):
  *
  *   sampleCount  an integer in [1, maxSamples], else `malformed`
  *   decode       `decodeTensorSet` within the architecture's tensor and element
@@ -17,19 +18,9 @@
  * What is not simulated: signatures, round and base-version binding, replay,
  * deadlines and the part transport (the control plane's own tests cover them).
  */
-import { withinClipBound } from '@fleet/control-plane';
+import { decodeUpdateContent, scaleTensors, withinClipBound } from '@fleet/control-plane';
 import type { DenseArchitecture, NamedTensor } from '@fleet/edge-agent';
-import {
-  checkTrainingWeights,
-  clipToL2,
-  decodeTensorSet,
-  denseParameterCount,
-  denseTensorShapes,
-  encodeTensorSet,
-  globalL2Norm,
-  isFleetError,
-  quantizationErrorBound,
-} from '@fleet/protocol';
+import { clipToL2, encodeTensorSet } from '@fleet/protocol';
 
 /** Why the simulated control plane refused an update (a subset of the round core's reasons). */
 export type SimRejection = 'malformed' | 'non-finite' | 'over-clip';
@@ -80,32 +71,16 @@ export function receiveUpdate(sent: SentUpdate, limits: IntakeLimits): IntakeRes
   if (!Number.isInteger(sampleCount) || sampleCount < 1 || sampleCount > limits.maxSamples) {
     return refuse('malformed', `sampleCount ${sampleCount} is not in [1, ${limits.maxSamples}]`);
   }
-  let decoded;
-  try {
-    decoded = decodeTensorSet(sent.bytes, {
-      maxTensors: denseTensorShapes(limits.architecture).length,
-      maxElements: denseParameterCount(limits.architecture),
-    });
-    checkTrainingWeights(limits.architecture, decoded.tensors);
-  } catch (error) {
-    if (isFleetError(error) && error.code === 'NON_FINITE') {
-      return refuse('non-finite', error.message);
-    }
-    return refuse('malformed', error instanceof Error ? error.message : String(error));
-  }
-  const norm = globalL2Norm(decoded.tensors);
-  const bound = quantizationErrorBound(decoded);
+  const content = decodeUpdateContent(sent.bytes, limits.architecture, limits.clipNorm);
+  if (!content.ok) return refuse(content.reason, content.detail);
+  const { norm, quantizationErrorBound: bound, scale } = content.update;
   if (!withinClipBound(norm, limits.clipNorm, bound)) {
     return refuse(
       'over-clip',
       `norm ${norm.toFixed(4)} over clipNorm ${limits.clipNorm} + int8 bound ${bound.toFixed(4)}`,
     );
   }
-  const scale = norm > limits.clipNorm ? limits.clipNorm / norm : 1;
-  const tensors =
-    scale === 1
-      ? decoded.tensors
-      : decoded.tensors.map((t) => ({ ...t, values: t.values.map((v) => v * scale) }));
+  const tensors = scaleTensors(content.update.tensors, scale);
   return { ok: true, tensors, sampleCount, norm, scale };
 }
 
