@@ -129,7 +129,7 @@ describe('rounds started by drift alerts', () => {
     assert.equal(all.length, 1);
     const round = all[0]!;
     assert.equal(round.trigger.kind, 'drift');
-    assert.match(round.trigger.detail!, /^cohort=cohort=cam-b window /);
+    assert.match(round.trigger.detail!, /^cohort cohort=cam-b window /);
     assert.deepEqual(round.settings.target, { tags: { cohort: 'cam-b' } });
     assert.equal(round.settings.model.bundleId, f.model.bundleId);
     assert.equal(round.settings.evalSet, 'holdout');

@@ -104,7 +104,7 @@ export function createFlTriggers(options: FlTriggersOptions): FlTriggers {
       });
       return;
     }
-    const detail = `cohort=${alert.cohort} window ${alert.window.start}/${alert.window.end} alert ${alert.alertId}`;
+    const detail = `cohort ${alert.cohort} window ${alert.window.start}/${alert.window.end} alert ${alert.alertId}`;
     try {
       const { round } = await rounds.startRound({
         model: { name: model.name, version: model.version },

@@ -5,7 +5,8 @@
  *   1. a control plane (PGlite and aedes in the demo dir) and a trust root
  *   2. the reference MNIST model: trained once (about 40 s), then loaded from
  *      .fleet/cache/
- *   3. bundle v1: quantized to int8, evaluated, signed (2 of 3 bundle keys)
+ *   3. bundle v1: quantized to int8, evaluated, signed (2 of 3 bundle keys),
+ *      with the training part (its int8 weights: federated rounds start there)
  *   4. 100 real agents enrol and connect, then serve MNIST digits
  *   5. v1 rolls out in waves (1%, 10%, 50%, 100%) with live progress; every
  *      agent commits it only after probation; the fleet's accuracy is measured
@@ -16,7 +17,17 @@
  *      digits); agents sample their inferences into sketches and flush them,
  *      signed. A fifth of the fleet (cohort=cam-b) starts seeing rotated,
  *      noisier digits: the control plane flags that cohort, naming the
- *      signals that moved, and not the others
+ *      signals that moved, and not the others. cam-b's users label the
+ *      answers they get (feedback), so its agents hold labelled samples
+ *   8. federated learning: the alert starts a round on cam-b by itself (the
+ *      model's policy, set before the drift: low risk, auto-promotion, and
+ *      flOnDrift with an eval set of held-out digits shifted like cam-b's);
+ *      every cam-b agent trains on its own samples and sends a signed update;
+ *      the control plane aggregates them, scores the candidate against v1 on
+ *      the eval set, builds and signs it (the demo's bundle keys, in the demo
+ *      dir), registers it with the round in its lineage and rolls it out to
+ *      cam-b; cam-b's accuracy on other held-out shifted digits is shown
+ *      before and after, and cam-a still serves v1
  *
  *   npm run demo [-- --dir DIR --devices N --retrain]
  *
@@ -29,8 +40,10 @@ import { parseArgs } from 'node:util';
 import {
   buildBundle,
   buildDenseModel,
+  createKeyDirectory,
   createOnnxRunner,
   decodeOnnx,
+  denseArchitectureFromOnnx,
   encodeOnnx,
   initTrust,
   mnistSplit,
@@ -49,9 +62,11 @@ import {
 } from '@fleet/control-plane';
 import { bundleIdOf, type Signer } from '@fleet/protocol';
 import { createDemoReport } from './demo-report.ts';
+import { FIELD_DIGITS, federatedStage, prepareFederatedRounds, type DemoApi } from './fl-stage.ts';
 import { startSimFleet } from '../fleet/sim-fleet.ts';
 import { runTraffic, startBackgroundTraffic } from '../fleet/mnist-traffic.ts';
 import type { DigitShift } from '../fleet/digit-shift.ts';
+import type { SimAgent } from '../fleet/sim-fleet.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -115,6 +130,7 @@ async function build(
   signers: Signer[],
   version: string,
   release: number,
+  training: boolean,
 ) {
   const now = Date.now();
   const evalData = {
@@ -129,6 +145,15 @@ async function build(
       evalData,
       signers,
       maxAccuracyDropPoints: 100, // v2's sabotage is in the float model; the factory's budget is float vs int8
+      // The start weights of federated rounds (v1 only: v2 is aborted before any round could use it).
+      ...(training
+        ? {
+            training: {
+              architecture: denseArchitectureFromOnnx(decodeOnnx(floatModel)).architecture,
+              weights: 'int8' as const,
+            },
+          }
+        : {}),
       drift: {
         data: drift.data,
         plan: {
@@ -154,17 +179,17 @@ async function build(
   );
 }
 
-type Api = <T>(method: string, path: string) => Promise<T>;
 type Traffic = ReturnType<typeof startBackgroundTraffic>;
 
 /**
  * Step 7: clean drift windows first, then a fifth of the fleet sees shifted
  * digits until the control plane flags that cohort (or a minute passes).
+ * cam-b's users label every answer throughout (labelled samples for step 8).
  */
 async function driftStage(
-  api: Api,
-  agents: () => Awaited<ReturnType<typeof startSimFleet>>['agents'],
-  test: EvalData,
+  api: DemoApi,
+  agents: () => SimAgent[],
+  field: EvalData,
   replaceTraffic: (next: Traffic) => Promise<void> | undefined,
 ): Promise<void> {
   const status = () => api<DriftStatusView>('GET', '/v1/drift?model=mnist-2nn@1.0.0&limit=30');
@@ -182,11 +207,12 @@ async function driftStage(
   let shifted = false;
   const drifted = new Set(agents().filter((_, i) => cohortOf(i) === 'cam-b'));
   await replaceTraffic(
-    startBackgroundTraffic(agents, test, {
+    startBackgroundTraffic(agents, field, {
       perAgent: 8,
       batch: 8,
       intervalMs: 50,
       shift: (agent) => (shifted && drifted.has(agent) ? CAMERA_SHIFT : null),
+      label: (agent) => drifted.has(agent),
     }),
   );
   const show = async () => {
@@ -196,7 +222,7 @@ async function driftStage(
   };
 
   report.step(
-    'fleet: agents sample every inference (rollout drift rate 100%) into sketches, flushed signed every 10 s',
+    'fleet: agents sample every inference (rollout drift rate 100%) into sketches, flushed signed every 10 s; cam-b users label their answers',
   );
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -243,6 +269,7 @@ async function driftStage(
 async function main(): Promise<void> {
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
+  const keysDir = join(workDir, 'keys');
 
   report.step('operator: fleet up (embedded PGlite and MQTT broker, in the demo dir)');
   const cp = await runControlPlane({
@@ -253,6 +280,8 @@ async function main(): Promise<void> {
       logLevel: 'error', // the drift alert is shown from the API below, not as a log line
       rollouts: { tickIntervalMs: 250, batchWindowMs: 25 },
       drift: { windowMs: DRIFT_WINDOW_MS, graceMs: 2_000, tickIntervalMs: 250 },
+      // Federated candidates are signed with the demo's bundle keys (written below).
+      fl: { signingKeysDir: keysDir, tickIntervalMs: 250 },
     }),
     announce: () => undefined,
   });
@@ -291,6 +320,10 @@ async function main(): Promise<void> {
     });
     const signers = trust.newKeys.filter((k) => k.role === 'bundle').slice(0, 2);
     await api('PUT', '/v1/trust/root', trust.rootBytes, 'application/octet-stream');
+    await createKeyDirectory(keysDir).writeInitial(trust);
+    report.note(
+      `keys in ${keysDir} (fleet keys init layout): the control plane signs federated candidates with them`,
+    );
 
     report.step('data scientist: the reference MNIST model');
     const { train, test } = await mnistSplit();
@@ -309,10 +342,10 @@ async function main(): Promise<void> {
     report.step(
       'bundle factory: v1 (int8, evaluated, golden vectors, signed) pushed to the registry',
     );
-    const v1 = await build(floatModel, test, drift, signers, '1.0.0', 1);
+    const v1 = await build(floatModel, test, drift, signers, '1.0.0', 1, true);
     await api('POST', '/v1/models', v1.bundle, 'application/octet-stream');
     report.note(
-      `v1: ${v1.bundle.length} bytes, int8 accuracy ${((v1.evaluation.int8.accuracy ?? 0) * 100).toFixed(2)}% on 500 test digits`,
+      `v1: ${v1.bundle.length} bytes, int8 accuracy ${((v1.evaluation.int8.accuracy ?? 0) * 100).toFixed(2)}% on 500 test digits; training part ${v1.training?.partBytes ?? 0} bytes (int8 start weights for federated rounds)`,
     );
 
     report.step(
@@ -335,7 +368,14 @@ async function main(): Promise<void> {
       },
     });
     const agents = fleet.agents;
-    traffic = startBackgroundTraffic(() => agents, test, {
+    // Traffic draws from the first FIELD_DIGITS test digits; the rest are held out for step 8.
+    const field: EvalData = {
+      ...test,
+      sampleCount: FIELD_DIGITS,
+      features: test.features.subarray(0, FIELD_DIGITS * 784),
+      labels: test.labels!.subarray(0, FIELD_DIGITS),
+    };
+    traffic = startBackgroundTraffic(() => agents, field, {
       perAgent: 2,
       batch: 2,
       intervalMs: 100,
@@ -392,7 +432,7 @@ async function main(): Promise<void> {
     );
 
     report.step('bundle factory: v2, sabotaged (output layer zeroed), still validly signed');
-    const v2 = await build(sabotage(floatModel), test, drift, signers, '2.0.0', 2);
+    const v2 = await build(sabotage(floatModel), test, drift, signers, '2.0.0', 2, false);
     await api('POST', '/v1/models', v2.bundle, 'application/octet-stream');
     report.note(
       `v2: ${v2.bundle.length} bytes (bundle ${(await bundleIdOf(v2.bundle)).slice(0, 12)}…), signed by 2 of 3 keys, passes verification`,
@@ -435,16 +475,37 @@ async function main(): Promise<void> {
       audit.entries.some((e) => e.action === 'rollout.aborted') ? 'yes' : 'no',
     );
 
-    await driftStage(
+    const replaceTraffic = (next: Traffic) => {
+      const previous = traffic;
+      traffic = next;
+      return previous?.stop();
+    };
+    const flContext = {
       api,
-      () => agents,
-      test,
-      (next) => {
-        const previous = traffic;
-        traffic = next;
-        return previous?.stop();
-      },
-    );
+      report,
+      out,
+      elapsed,
+      agents,
+      cohort: (agent: SimAgent) => cohortOf(agents.indexOf(agent)),
+      shift: CAMERA_SHIFT,
+      watchRollout: watch,
+    };
+    const heldOut = await prepareFederatedRounds(flContext, test);
+
+    await driftStage(api, () => agents, field, replaceTraffic);
+
+    // Step 8. Light traffic from here (probation still has answers to judge; cam-b still shifted).
+    await federatedStage(flContext, heldOut, async () => {
+      const camB = new Set(agents.filter((_, i) => cohortOf(i) === 'cam-b'));
+      await replaceTraffic(
+        startBackgroundTraffic(() => agents, field, {
+          perAgent: 2,
+          batch: 2,
+          intervalMs: 100,
+          shift: (agent) => (camB.has(agent) ? CAMERA_SHIFT : null),
+        }),
+      );
+    });
   } finally {
     await traffic?.stop();
     await fleet?.close();
@@ -452,10 +513,12 @@ async function main(): Promise<void> {
   }
 
   const failed = report.failed();
-  out('\n  outcome                                        expected      got\n');
+  const checkWidth = Math.max(...report.outcomes.map((o) => o.check.length));
+  const expectedWidth = Math.max(8, ...report.outcomes.map((o) => o.expected.length));
+  out(`\n       ${'outcome'.padEnd(checkWidth)} ${'expected'.padEnd(expectedWidth)} got\n`);
   for (const o of report.outcomes) {
     out(
-      `  ${o.got.startsWith(o.expected) ? 'ok  ' : 'FAIL'} ${o.check.padEnd(42)} ${o.expected.padEnd(13)} ${o.got}\n`,
+      `  ${o.got.startsWith(o.expected) ? 'ok  ' : 'FAIL'} ${o.check.padEnd(checkWidth)} ${o.expected.padEnd(expectedWidth)} ${o.got}\n`,
     );
   }
   out(
