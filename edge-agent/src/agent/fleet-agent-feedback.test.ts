@@ -163,12 +163,10 @@ test('the health report carries the window’s online accuracy, signed, and omit
   const rows = bundle.digits.length / MNIST_WIDTH;
   const result = await host.inference.infer(bundle.digits, { batch: rows });
   await agent.feedbackMany(
-    result.ids
-      .slice(0, 3)
-      .map((id, i) => ({
-        id,
-        label: i === 2 ? (result.predictions[i]! + 1) % 10 : result.predictions[i]!,
-      })),
+    result.ids.slice(0, 3).map((id, i) => ({
+      id,
+      label: i === 2 ? (result.predictions[i]! + 1) % 10 : result.predictions[i]!,
+    })),
   );
   const message: HealthMessage = await healthMessage(published);
   assert.deepEqual(message.feedback, { labelled: 3, correct: 2 });
