@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { encodeTensorSet, type FlUpdatePartMessage } from '@fleet/protocol';
+import { encodeTensorSet, flPartCount, type FlUpdatePartMessage } from '@fleet/protocol';
 import {
   startFlFleet,
   tensorsOf,
@@ -176,6 +176,17 @@ describe('fl update intake refusals', () => {
           await sendAll(d, {
             ...m,
             header: { ...m.header, update: { ...m.header.update!, sizeBytes } },
+          });
+        },
+      ],
+      [
+        'a size no update of this model reaches (it would hold the buffer budget)',
+        async (d, id) => {
+          const m = msg(d, id);
+          const sizeBytes = 20 * 1024 * 1024;
+          await f.deliver(d, {
+            ...m.header,
+            update: { ...m.header.update!, sizeBytes, partCount: flPartCount(sizeBytes) },
           });
         },
       ],

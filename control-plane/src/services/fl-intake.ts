@@ -36,7 +36,11 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   MAX_FL_PART_BYTES,
+  TENSOR_SET_HEADER_BYTES,
+  denseParameterCount,
+  denseTensorShapes,
   fromBase64,
+  maxTensorSetBodyBytes,
   type DenseShape,
   type FlUpdateMessage,
   type FlUpdatePartMessage,
@@ -229,6 +233,23 @@ export function createFlIntake(deps: FlIntakeDeps): FlIntake {
         return void (await submit(eventOf(deviceId, h, null, 'no update'), NO_EXTRA, h));
       }
       const u = h.update;
+      // Before reserving anything: a size the base architecture's update
+      // cannot reach is refused, so a selected device cannot hold the buffer
+      // budget with a header whose parts never come.
+      const architecture = await deps.architecture(h.model.bundleId);
+      const most = architecture ? maxUpdateBytes(architecture) : 0;
+      if (u.sizeBytes > most) {
+        return void (await submit(
+          eventOf(
+            deviceId,
+            h,
+            null,
+            `${u.sizeBytes} bytes; an update of this model is at most ${most}`,
+          ),
+          NO_EXTRA,
+          h,
+        ));
+      }
       if (buffered + u.sizeBytes > deps.maxBufferedBytes) {
         return refuse(
           'buffer-full',
@@ -297,4 +318,17 @@ export function createFlIntake(deps: FlIntakeDeps): FlIntake {
 
     bufferedBytes: () => buffered,
   };
+}
+
+/**
+ * The largest tensor set an update of `architecture` can be: the clear header
+ * and the body's raw-deflate worst case (zlib's deflateBound for raw deflate:
+ * n + n/4096 + n/16384 + n/2^25 + 13, rounded up here).
+ */
+export function maxUpdateBytes(architecture: DenseShape): number {
+  const body = maxTensorSetBodyBytes(
+    denseTensorShapes(architecture).length,
+    denseParameterCount(architecture),
+  );
+  return TENSOR_SET_HEADER_BYTES + body + (body >> 12) + (body >> 14) + (body >> 25) + 64;
 }
