@@ -123,7 +123,7 @@ export interface FlFleet {
     id: string,
     options?: { tags?: Record<string, string>; model?: BundleModelRef; online?: boolean },
   ): Promise<FlDevice>;
-  /** Signs and delivers one message as the device's telemetry. */
+  /** Signs and delivers one message as the device's telemetry, and waits for the work it set off. */
   deliver(device: FlDevice, message: FlUpdateMessage | FlUpdatePartMessage): Promise<void>;
   close(): Promise<void>;
 }
@@ -249,11 +249,13 @@ export async function startFlFleet(overrides: ConfigOverrides = {}): Promise<FlF
     published,
     call,
     device,
-    deliver: (d, message) =>
-      cp.rollouts.onDeviceMessage(
+    async deliver(d, message) {
+      await cp.rollouts.onDeviceMessage(
         deviceTopic(d.id, 'telemetry'),
         utf8(JSON.stringify(signDeviceMessage({ deviceId: d.id, message, signer: d.signer }))),
-      ),
+      );
+      await cp.fl.idle(); // what the message set off in the background (a closed collection's pipeline)
+    },
     close: () => cp.close(),
   };
 }

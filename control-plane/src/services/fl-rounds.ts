@@ -27,9 +27,11 @@
  * Triggers: `tick()` ends with `onTick` (the schedules of services/fl-triggers.ts);
  * its failure is logged, never thrown into the tick.
  *
- * Labelled samples: devices do not report how many labelled samples they
- * hold yet, so every device counts as having enough; one with too few
- * declines with a `failed` update (the fl-train config carries minSamples).
+ * Labelled samples: a device's health reports carry how many it holds
+ * (`feedback.stored`, kept in the devices table); one whose count is under
+ * the round's minSamples is not eligible. One that never reported it counts
+ * as having enough; with too few it declines with a `failed` update (the
+ * fl-train config carries minSamples).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -113,6 +115,8 @@ export interface FlRounds {
   onUpdate(deviceId: string, message: FlUpdateMessage): Promise<void>;
   /** A verified `fl-update-part` from `deviceId`. */
   onUpdatePart(deviceId: string, message: FlUpdatePartMessage): Promise<void>;
+  /** Resolves once the outbox work running in the background (a closed collection's pipeline) is done. */
+  idle(): Promise<void>;
   /** Deadlines, expired partial uploads, and outboxes still to carry out. */
   tick(): Promise<void>;
   /** Resumes what the database holds and starts the tick timer. */
@@ -140,7 +144,10 @@ export function createFlRounds(options: FlRoundsOptions): FlRounds {
     architecture,
     submit: async (event, extra) => {
       const { admission, record } = await runner.receive(event, extra);
-      if (record.outbox.length > 0) await runner.drain(record.id);
+      // The update that closes collection leaves aggregate, evaluate, build and
+      // rollout in the outbox: carried out in the background (close() awaits
+      // them), so the device message that closed it is not held for minutes.
+      if (record.outbox.length > 0) void runner.drain(record.id);
       return admission;
     },
     blobs: options.blobs,
@@ -235,6 +242,7 @@ export function createFlRounds(options: FlRoundsOptions): FlRounds {
       return detail(id);
     },
 
+    idle: () => runner.idle(),
     onUpdate: (deviceId, message) => intake.onHeader(deviceId, message),
     onUpdatePart: (deviceId, message) => intake.onPart(deviceId, message),
 
