@@ -16,8 +16,11 @@ const PAGE = 1_000;
 /**
  * Every unrevoked device the selector's tags could match, as the round core
  * sees it: `matchesTarget` when it matches the selector and runs the base
- * bundle; labelled samples unknown (devices do not report them): counted as
- * enough, the device declines with a failed update when it has too few.
+ * bundle; `labelledSamples` the count it last reported in a health report
+ * (`feedback.stored`), so the core skips one under the round's `minSamples`.
+ * A device that never reported it (periodic health off, an older agent) is
+ * unknown and counted as having enough: it declines with a failed update
+ * when it has too few. A reported count may be one health interval old.
  */
 export async function eligibleDevices(
   deviceStore: DeviceStore,
@@ -41,7 +44,7 @@ export async function eligibleDevices(
       out.push({
         deviceId: row.id,
         online: row.online,
-        labelledSamples: Number.MAX_SAFE_INTEGER,
+        labelledSamples: row.labelledSamples ?? Number.MAX_SAFE_INTEGER,
         matchesTarget: matches && row.bundleId === baseBundleId,
       });
     }

@@ -578,6 +578,14 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
               meanConfidence: message.meanConfidence,
             });
           }
+          // The labelled samples held, for federated round eligibility (fl-round-inputs.ts).
+          const stored = message.feedback?.stored;
+          if (stored !== undefined)
+            await options.deviceStore.recordLabelledSamples(
+              deviceId,
+              stored,
+              new Date(options.nowMs()),
+            );
           return;
         }
         case 'blocks-request':

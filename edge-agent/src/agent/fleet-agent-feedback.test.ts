@@ -4,7 +4,8 @@
  * in process are labelled with `agent.feedback`, kept in the agent's
  * in-memory label store (the same one after a restart on the same stores),
  * read back for training, and the window's online accuracy rides in the
- * signed health report on telemetry as `feedback: { labelled, correct }`.
+ * signed health report on telemetry as `feedback: { labelled, correct, stored }`
+ * (`stored`: the labelled samples held now, sent whenever there are any).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ import type { AgentSession, AgentSessionOptions } from '../adapters/mqtt/agent-s
 import { createOnnxModelHost } from '../adapters/onnx/onnx-model-host.ts';
 import { initialAgentState } from '../core/update-state.ts';
 import { createFleetAgent, type FleetAgent } from './fleet-agent.ts';
+import { withStoredSamples, type HealthBody } from './reporter.ts';
 
 const bundle = await mnistShapedBundle();
 const trust = await testTrust();
@@ -157,7 +159,7 @@ test('labels given in process are stored, read for training, and kept across a r
   );
 });
 
-test('the health report carries the window’s online accuracy, signed, and omits it when nothing was labelled', async () => {
+test('the health report carries the window’s online accuracy and the samples stored, signed; a later window only the stored count', async () => {
   const stores = await deviceStores();
   const { agent, host, published } = await startAgent(stores, 20);
   const rows = bundle.digits.length / MNIST_WIDTH;
@@ -169,8 +171,35 @@ test('the health report carries the window’s online accuracy, signed, and omit
     })),
   );
   const message: HealthMessage = await healthMessage(published);
-  assert.deepEqual(message.feedback, { labelled: 3, correct: 2 });
+  assert.deepEqual(message.feedback, { labelled: 3, correct: 2, stored: 3 });
   published.length = 0;
   const next = await healthMessage(published);
-  assert.equal(next.feedback, undefined, 'a new window: nothing labelled in it');
+  assert.deepEqual(
+    next.feedback,
+    { labelled: 0, correct: 0, stored: 3 },
+    'a new window: nothing labelled in it, the 3 samples still held',
+  );
+});
+
+test('withStoredSamples adds the count to feedback, stands in zero counts when only samples are held, and leaves an empty store out', () => {
+  const body: HealthBody = {
+    model: { name: bundle.ref.name, version: bundle.ref.version, release: bundle.ref.release },
+    windowStart: '2026-11-26T12:00:00.000Z',
+    windowEnd: '2026-11-26T12:01:00.000Z',
+    requests: 0,
+    errors: 0,
+    latencyMs: { p50: 0, p95: 0, p99: 0 },
+    meanConfidence: null,
+    probation: false,
+  };
+  assert.deepEqual(
+    withStoredSamples({ ...body, feedback: { labelled: 2, correct: 1 } }, 0).feedback,
+    {
+      labelled: 2,
+      correct: 1,
+      stored: 0,
+    },
+  );
+  assert.deepEqual(withStoredSamples(body, 7).feedback, { labelled: 0, correct: 0, stored: 7 });
+  assert.equal(withStoredSamples(body, 0), body);
 });

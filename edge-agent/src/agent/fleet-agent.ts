@@ -221,6 +221,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     ...options.session,
   });
 
+  const labels =
+    options.stores.labels ?? memoryLabelsOf(options.stores, nowMs, options.feedback?.retention);
   const reporter = createReporter({
     deviceId,
     hardware,
@@ -228,6 +230,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     signer: options.signer,
     nowMs,
     publish: (topic, payload, publishOptions) => session.publish(topic, payload, publishOptions),
+    // Every health report (periodic and probation) tells how many labelled samples are held.
+    storedSamples: () => labels.count(),
   });
 
   const drift = createDriftReporting({
@@ -247,8 +251,6 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
     onEvent: emit,
   });
 
-  const labels =
-    options.stores.labels ?? memoryLabelsOf(options.stores, nowMs, options.feedback?.retention);
   const feedback = createFeedback({
     store: labels,
     nowMs,

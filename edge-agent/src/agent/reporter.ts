@@ -5,7 +5,9 @@
  *   state      retained, on connect and after every update transition; the
  *              same message with `online: false` is the last will
  *   progress   on `evt`, for the rollout being worked on
- *   health     on `telemetry`, every health window
+ *   health     on `telemetry`, every health window; `feedback.stored` is the
+ *              labelled samples held now (`storedSamples`), sent whenever
+ *              there are any, so a federated round can judge `minSamples`
  *   drift      on `telemetry`: one outbox flush (drift-reporting.ts publishes
  *              it); its message id is the flush id, the same at every resend
  *
@@ -38,6 +40,23 @@ export interface ReporterOptions {
     payload: Uint8Array,
     options: { qos: 0 | 1; retain: boolean },
   ) => Promise<void>;
+  /** Labelled samples the device holds now (its label store's count); none: `stored` is never sent. */
+  storedSamples?: () => number;
+}
+
+/** A health message's body, as `Reporter.publishHealth` takes it. */
+export type HealthBody = Omit<HealthMessage, 'type' | 'id' | 'schemaVersion' | 'ts'>;
+
+/**
+ * The health body with `feedback.stored` set to `stored`: added to the
+ * window's feedback when there is some, or as `{ labelled: 0, correct: 0,
+ * stored }` when the store holds samples; unchanged when there is neither
+ * (an empty store with nothing labelled in the window).
+ */
+export function withStoredSamples(health: HealthBody, stored: number): HealthBody {
+  if (health.feedback) return { ...health, feedback: { ...health.feedback, stored } };
+  if (stored > 0) return { ...health, feedback: { labelled: 0, correct: 0, stored } };
+  return health;
 }
 
 export interface ProgressReport {
@@ -55,7 +74,8 @@ export interface Reporter {
   /** The retained state; `online: false` on a clean shutdown, where no will is published. */
   publishState(state: AgentState, online?: boolean): Promise<void>;
   publishProgress(progress: ProgressReport): Promise<void>;
-  publishHealth(health: Omit<HealthMessage, 'type' | 'id' | 'schemaVersion' | 'ts'>): Promise<void>;
+  /** Publishes a health report, with `feedback.stored` when `storedSamples` is given (`withStoredSamples`). */
+  publishHealth(health: HealthBody): Promise<void>;
   /**
    * The signed `drift` message of an outbox flush, for `telemetry` at QoS 1.
    * Throws (MALFORMED, TOO_LARGE) for a flush the drift message schema refuses.
@@ -131,7 +151,10 @@ export function createReporter(options: ReporterOptions): Reporter {
     publishHealth: (health) =>
       options.publish(
         deviceTopic(options.deviceId, 'telemetry'),
-        sign({ ...header('health'), ...health }),
+        sign({
+          ...header('health'),
+          ...(options.storedSamples ? withStoredSamples(health, options.storedSamples()) : health),
+        }),
         {
           qos: 1,
           retain: false,

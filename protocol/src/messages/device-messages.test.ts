@@ -180,12 +180,26 @@ describe('health', () => {
     assert.equal(parseDeviceMessage(wire(health())).type === 'health', true);
   });
 
+  it('accepts the optional stored labelled-sample count, zero included', () => {
+    const parsed = parsePatched(health(), { feedback: { labelled: 0, correct: 0, stored: 250 } });
+    assert.deepEqual(parsed.type === 'health' && parsed.feedback, {
+      labelled: 0,
+      correct: 0,
+      stored: 250,
+    });
+    const empty = parsePatched(health(), { feedback: { labelled: 2, correct: 1, stored: 0 } });
+    assert.equal(empty.type === 'health' && empty.feedback?.stored, 0);
+  });
+
   it('refuses more correct than labelled, and feedback counts that are not integers', () => {
     refusedAll(health(), [
       [{ feedback: { labelled: 3, correct: 4 } }, /field "feedback\.correct": correct must not/],
       [{ feedback: { labelled: 3.5, correct: 1 } }, /field "feedback\.labelled"/],
       [{ feedback: { labelled: -1, correct: 0 } }, /field "feedback\.labelled"/],
       [{ feedback: { labelled: 3 } }, /field "feedback\.correct"/],
+      [{ feedback: { labelled: 3, correct: 1, stored: -1 } }, /field "feedback\.stored"/],
+      [{ feedback: { labelled: 3, correct: 1, stored: 2.5 } }, /field "feedback\.stored"/],
+      [{ feedback: { labelled: 3, correct: 1, stored: '9' } }, /field "feedback\.stored"/],
       [
         { feedback: { labelled: 3, correct: 1, accuracy: 0.3 } },
         /unknown field "feedback\.accuracy"/,

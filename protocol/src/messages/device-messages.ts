@@ -104,11 +104,14 @@ export const healthMessageSchema = z
     /**
      * Online accuracy over the window: delayed labels (device feedback) for
      * this model's inferences, and how many matched the prediction it made.
+     * `stored` (optional) is how many labelled samples the device holds now
+     * (its training store), which a federated round's `minSamples` judges.
      */
     feedback: z
       .strictObject({
         labelled: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
         correct: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+        stored: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
       })
       .refine((f) => f.correct <= f.labelled, {
         message: 'correct must not exceed labelled',

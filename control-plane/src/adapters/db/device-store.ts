@@ -5,7 +5,7 @@
  * device itself is applied without an audit entry (it is telemetry, and would
  * flood the log), and only when newer than what is stored.
  */
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import { toBase64, type StateMessage, type VerifiedEnrolment } from '@fleet/protocol';
 import { deviceTags, devices, enrolmentTokens } from '../../db/schema/index.ts';
 import {
@@ -52,6 +52,12 @@ export interface DeviceStore {
   applyState(id: string, state: StateMessage, now: Date): Promise<boolean>;
   /** Records a connect or disconnect the broker saw. */
   markConnection(id: string, online: boolean, now: Date): Promise<void>;
+  /**
+   * Records the labelled samples a device reports holding (health
+   * `feedback.stored`), and `now` as when it changed; writes nothing when the
+   * count is the one stored. Whether it wrote.
+   */
+  recordLabelledSamples(id: string, count: number, now: Date): Promise<boolean>;
   /** Device counts by status, for metrics. */
   countByStatus(): Promise<Record<'online' | 'offline' | 'revoked', number>>;
 }
@@ -239,6 +245,22 @@ export function createDeviceStore(db: Database): DeviceStore {
         .update(devices)
         .set({ online, lastSeenAt: now })
         .where(and(eq(devices.id, id), isNull(devices.revokedAt)));
+    },
+
+    async recordLabelledSamples(id, count, now) {
+      // Every health report carries the count; the row is written only when it changed.
+      const updated = await db
+        .update(devices)
+        .set({ labelledSamples: count, labelledSamplesAt: now })
+        .where(
+          and(
+            eq(devices.id, id),
+            isNull(devices.revokedAt),
+            or(isNull(devices.labelledSamples), ne(devices.labelledSamples, count)),
+          ),
+        )
+        .returning({ id: devices.id });
+      return updated.length > 0;
     },
   };
 }

@@ -30,6 +30,10 @@ export const deviceView = z
       })
       .nullable(),
     updateState: z.string().nullable(),
+    labelledSamples: z.object({ count: z.number().int(), at: time }).nullable().openapi({
+      description:
+        'Labelled samples the device last reported holding (health feedback.stored), and when that count changed; null: never reported',
+    }),
   })
   .openapi('Device');
 
@@ -56,6 +60,10 @@ export function toDeviceView(row: DeviceRow): z.infer<typeof deviceView> {
     revokedAt: row.revokedAt?.toISOString() ?? null,
     model,
     updateState: row.updateState,
+    labelledSamples:
+      row.labelledSamples !== null && row.labelledSamplesAt
+        ? { count: row.labelledSamples, at: row.labelledSamplesAt.toISOString() }
+        : null,
   };
 }
 

@@ -38,6 +38,13 @@ export const devices = pgTable(
     modelRelease: integer('model_release'),
     bundleId: text('bundle_id'),
     updateState: text('update_state'),
+    /**
+     * Labelled samples the device last said it holds (health `feedback.stored`);
+     * null: never reported. Federated rounds skip devices under `minSamples`.
+     */
+    labelledSamples: integer('labelled_samples'),
+    /** When `labelledSamples` last changed (receipt time). */
+    labelledSamplesAt: timestamp('labelled_samples_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
     index('devices_hardware_idx').on(t.hardware, t.id),
