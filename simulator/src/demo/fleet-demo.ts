@@ -53,16 +53,15 @@ import {
   type EvalData,
 } from '@fleet/bundles';
 import {
-  formatDriftStatus,
   formatRollout,
   mergeConfig,
-  type DriftStatusView,
   runControlPlane,
   type RolloutView,
 } from '@fleet/control-plane';
 import { bundleIdOf, type Signer } from '@fleet/protocol';
 import { createDemoReport } from './demo-report.ts';
-import { FIELD_DIGITS, federatedStage, prepareFederatedRounds, type DemoApi } from './fl-stage.ts';
+import { driftStage, type Traffic } from './drift-stage.ts';
+import { FIELD_DIGITS, federatedStage, prepareFederatedRounds } from './fl-stage.ts';
 import { startSimFleet } from '../fleet/sim-fleet.ts';
 import { runTraffic, startBackgroundTraffic } from '../fleet/mnist-traffic.ts';
 import type { DigitShift } from '../fleet/digit-shift.ts';
@@ -177,93 +176,6 @@ async function build(
     },
     { decode: decodeOnnx, encode: encodeOnnx, createRunner: createOnnxRunner },
   );
-}
-
-type Traffic = ReturnType<typeof startBackgroundTraffic>;
-
-/**
- * Step 7: clean drift windows first, then a fifth of the fleet sees shifted
- * digits until the control plane flags that cohort (or a minute passes).
- * cam-b's users label every answer throughout (labelled samples for step 8).
- */
-async function driftStage(
-  api: DemoApi,
-  agents: () => SimAgent[],
-  field: EvalData,
-  replaceTraffic: (next: Traffic) => Promise<void> | undefined,
-): Promise<void> {
-  const status = () => api<DriftStatusView>('GET', '/v1/drift?model=mnist-2nn@1.0.0&limit=30');
-  const alerts = async () =>
-    (
-      await api<{ alerts: Array<{ cohort: string; window: { end: string } }> }>(
-        'GET',
-        '/v1/drift/alerts?model=mnist-2nn@1.0.0',
-      )
-    ).alerts;
-  const scored = (view: DriftStatusView, cohort: string) =>
-    view.cohorts
-      .find((c) => c.cohort === cohort)
-      ?.windows.filter((w) => w.verdict !== 'insufficient') ?? [];
-  let shifted = false;
-  const drifted = new Set(agents().filter((_, i) => cohortOf(i) === 'cam-b'));
-  await replaceTraffic(
-    startBackgroundTraffic(agents, field, {
-      perAgent: 8,
-      batch: 8,
-      intervalMs: 50,
-      shift: (agent) => (shifted && drifted.has(agent) ? CAMERA_SHIFT : null),
-      label: (agent) => drifted.has(agent),
-    }),
-  );
-  const show = async () => {
-    const view = await status();
-    out(`${formatDriftStatus(view).trimEnd().replace(/^/gm, '    ')}\n`);
-    return view;
-  };
-
-  report.step(
-    'fleet: agents sample every inference (rollout drift rate 100%) into sketches, flushed signed every 10 s; cam-b users label their answers',
-  );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    await new Promise((r) => setTimeout(r, DRIFT_WINDOW_MS / 2));
-    const view = await show();
-    if (scored(view, 'cohort=cam-a').length > 0 && scored(view, 'cohort=cam-b').length > 0) break;
-    if (Date.now() > deadline) break;
-  }
-  const before = await status();
-  const cleanWindows = ['cohort=cam-a', 'cohort=cam-b'].flatMap((c) => scored(before, c));
-  report.outcome(
-    'clean windows scored before the shift, none drifted',
-    'yes',
-    cleanWindows.length > 0 && cleanWindows.every((w) => w.verdict === 'clean')
-      ? `yes (${cleanWindows.length})`
-      : `no (${cleanWindows.map((w) => w.verdict).join(',') || 'none scored'})`,
-  );
-  report.outcome('drift alerts before the shift', '0', String((await alerts()).length));
-
-  report.step(
-    `field: ${drifted.size} devices (cohort=cam-b) now see digits rotated ${CAMERA_SHIFT.rotateDegrees}° with noise σ ${CAMERA_SHIFT.noiseSigma}`,
-  );
-  const changedAtMs = Date.now();
-  shifted = true;
-  let flagged: { cohort: string; window: { end: string } } | undefined;
-  while (!flagged && Date.now() < changedAtMs + 60_000) {
-    await new Promise((r) => setTimeout(r, DRIFT_WINDOW_MS / 2));
-    await show();
-    flagged = (await alerts()).find((a) => a.cohort === 'cohort=cam-b');
-  }
-  const firstWholeEnd = (Math.floor(changedAtMs / DRIFT_WINDOW_MS) + 2) * DRIFT_WINDOW_MS;
-  report.outcome('drifted cohort flagged', 'cohort=cam-b', flagged?.cohort ?? 'none');
-  report.outcome(
-    'flagged within two windows of the change',
-    'yes',
-    flagged
-      ? `${Date.parse(flagged.window.end) <= firstWholeEnd + DRIFT_WINDOW_MS ? 'yes' : 'no'} (window ending ${((Date.parse(flagged.window.end) - changedAtMs) / 1000).toFixed(1)} s after it)`
-      : 'no',
-  );
-  const others = (await alerts()).filter((a) => a.cohort === 'cohort=cam-a');
-  report.outcome('alerts for the unchanged cohort (cam-a)', '0', String(others.length));
 }
 
 async function main(): Promise<void> {
@@ -492,7 +404,17 @@ async function main(): Promise<void> {
     };
     const heldOut = await prepareFederatedRounds(flContext, test);
 
-    await driftStage(api, () => agents, field, replaceTraffic);
+    await driftStage({
+      api,
+      agents: () => agents,
+      field,
+      replaceTraffic,
+      report,
+      out,
+      windowMs: DRIFT_WINDOW_MS,
+      shift: CAMERA_SHIFT,
+      inDriftedCohort: (index) => cohortOf(index) === 'cam-b',
+    });
 
     // Step 8. Light traffic from here (probation still has answers to judge; cam-b still shifted).
     await federatedStage(flContext, heldOut, async () => {
