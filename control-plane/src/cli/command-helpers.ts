@@ -29,3 +29,30 @@ export async function readFileArg(path: string, what: string): Promise<Uint8Arra
     throw new FleetError('MALFORMED', `cannot read ${what} ${path}`, { cause });
   }
 }
+
+/** Clears the terminal before a --watch redraw. */
+const CLEAR_SCREEN = '\x1b[2J\x1b[H';
+
+export interface ShowOrWatchOptions<V> {
+  /** Reads the view (one API request). */
+  fetch: () => Promise<V>;
+  format: (view: V) => string;
+  /** Print JSON instead of the formatted screen. */
+  json?: boolean | undefined;
+  /** Redraw every `intervalMs` until `done(view)` (or forever without `done`). */
+  watch?: boolean | undefined;
+  intervalMs: number;
+  done?: (view: V) => boolean;
+  sleep: (ms: number) => Promise<unknown>;
+}
+
+/** The `status [--watch]` loop the operator commands share: show a view once, or redraw it until it is done. */
+export async function showOrWatch<V>(io: CliIo, options: ShowOrWatchOptions<V>): Promise<void> {
+  for (;;) {
+    const view = await options.fetch();
+    if (options.json) print(io, view);
+    else io.stdout(`${options.watch ? CLEAR_SCREEN : ''}${options.format(view)}`);
+    if (!options.watch || options.done?.(view)) return;
+    await options.sleep(options.intervalMs);
+  }
+}

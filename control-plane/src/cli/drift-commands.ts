@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import type { CliIo } from '@fleet/bundles';
 import { createApiClient, type CliEnv } from './api-client.ts';
-import { print, withUrl } from './command-helpers.ts';
+import { print, showOrWatch, withUrl } from './command-helpers.ts';
 
 interface SignalView {
   name: string;
@@ -149,16 +149,14 @@ export function driftCommand(
         const query = new URLSearchParams({ model: flags.model });
         if (flags.cohort) query.set('cohort', flags.cohort);
         if (flags.since) query.set('since', flags.since);
-        for (;;) {
-          const view = await api.request<DriftStatusView>('GET', `/v1/drift?${query.toString()}`);
-          if (flags.json) print(io, view);
-          else {
-            const screen = formatDriftStatus(view, { color: env.color ?? false });
-            io.stdout(`${flags.watch ? '\x1b[2J\x1b[H' : ''}${screen}`);
-          }
-          if (!flags.watch) return;
-          await sleep(Number(flags.interval));
-        }
+        await showOrWatch(io, {
+          fetch: () => api.request<DriftStatusView>('GET', `/v1/drift?${query.toString()}`),
+          format: (view) => formatDriftStatus(view, { color: env.color ?? false }),
+          json: flags.json,
+          watch: flags.watch,
+          intervalMs: Number(flags.interval),
+          sleep,
+        });
       },
     );
   withUrl(drift.command('alerts'))

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import type { CliIo } from '@fleet/bundles';
 import { FleetError } from '@fleet/protocol';
 import { createApiClient, type CliEnv } from './api-client.ts';
-import { print, withUrl } from './command-helpers.ts';
+import { print, showOrWatch, withUrl } from './command-helpers.ts';
 
 export interface FlRoundView {
   id: string;
@@ -175,16 +175,15 @@ export function flCommand(
         flags: { url?: string; watch?: boolean; interval: string; json?: boolean },
       ) => {
         const api = await createApiClient(flags, env);
-        for (;;) {
-          const view = await api.request<FlRoundView>(
-            'GET',
-            `/v1/fl/rounds/${encodeURIComponent(id)}`,
-          );
-          if (flags.json) print(io, view);
-          else io.stdout(`${flags.watch ? '\x1b[2J\x1b[H' : ''}${formatFlRound(view)}`);
-          if (!flags.watch || WAITING.has(view.status)) return;
-          await sleep(Number(flags.interval));
-        }
+        await showOrWatch(io, {
+          fetch: () => api.request<FlRoundView>('GET', `/v1/fl/rounds/${encodeURIComponent(id)}`),
+          format: formatFlRound,
+          json: flags.json,
+          watch: flags.watch,
+          intervalMs: Number(flags.interval),
+          done: (view) => WAITING.has(view.status),
+          sleep,
+        });
       },
     );
   withUrl(fl.command('ls'))

@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import type { CliIo } from '@fleet/bundles';
 import { createApiClient, type CliEnv } from './api-client.ts';
-import { print, readFileArg, withUrl } from './command-helpers.ts';
+import { print, readFileArg, showOrWatch, withUrl } from './command-helpers.ts';
 
 export interface RolloutView {
   id: string;
@@ -132,16 +132,15 @@ export function rolloutCommand(
         flags: { url?: string; watch?: boolean; interval: string; json?: boolean },
       ) => {
         const api = await createApiClient(flags, env);
-        for (;;) {
-          const view = await api.request<RolloutView>(
-            'GET',
-            `/v1/rollouts/${encodeURIComponent(id)}`,
-          );
-          if (flags.json) print(io, view);
-          else io.stdout(`${flags.watch ? '\x1b[2J\x1b[H' : ''}${formatRollout(view)}`);
-          if (!flags.watch || view.status === 'completed' || view.status === 'aborted') return;
-          await sleep(Number(flags.interval));
-        }
+        await showOrWatch(io, {
+          fetch: () => api.request<RolloutView>('GET', `/v1/rollouts/${encodeURIComponent(id)}`),
+          format: formatRollout,
+          json: flags.json,
+          watch: flags.watch,
+          intervalMs: Number(flags.interval),
+          done: (view) => view.status === 'completed' || view.status === 'aborted',
+          sleep,
+        });
       },
     );
   for (const action of ['pause', 'resume', 'abort'] as const) {
