@@ -205,43 +205,8 @@ describe(`a federated round on ${FLEET_SIZE} agents (${process.env['MQTT_URL'] ?
     const v1 = before['1.0.0']!;
     assert.ok(v1.total > 0, JSON.stringify(before));
 
-    // 2. The round.
-    const started = await call<RoundView>('POST', '/v1/fl/rounds', {
-      model: `${MODEL}@1.0.0`,
-      target: 'all',
-      evalSet: 'heldout',
-      config: {
-        fraction: 1,
-        minClients: 10,
-        epochs: 5,
-        batchSize: 10,
-        learningRate: 0.05,
-        clipNorm: 20,
-      },
-      deadline: '60s',
-      rollout: {
-        waves: '100%',
-        bake: '200ms',
-        probation: '1s',
-        deviceTimeout: '60s',
-        successRatio: '90%',
-        maxFailure: '10%',
-      },
-    });
-    const round = await until(
-      async () => {
-        const r = await call<RoundView>('GET', `/v1/fl/rounds/${started.id}`);
-        return ['promoted', 'rejected', 'failed', 'cancelled', 'awaiting-approval'].includes(
-          r.status,
-        ) &&
-          (r.status !== 'promoted' || r.rolloutId)
-          ? r
-          : null;
-      },
-      'the round to end',
-      120_000,
-      { pollMs: 250 },
-    );
+    // 2. The round (FedAvg, the default strategy).
+    const round = await runRound('1.0.0', { kind: 'fedavg' });
     assert.equal(round.status, 'promoted', `${round.reason ?? ''} ${round.error ?? ''}`);
     assert.equal(round.counts.selected, FLEET_SIZE);
     assert.equal(round.counts.accepted, FLEET_SIZE, JSON.stringify(round.rejections));
