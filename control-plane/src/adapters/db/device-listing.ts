@@ -8,8 +8,11 @@
  *
  * With a tag filter the first tag drives: an index range scan of device_tags
  * (key, value, device_id) in device id order, each hit probing devices once
- * (LATERAL ... OFFSET 0 keeps the planner from a merge join that would walk
- * the whole devices index), so a page reads about as many rows as it returns.
+ * (LATERAL ... OFFSET $zero keeps the planner from pulling the subquery up
+ * into a merge join that walks the devices primary key from the start, 4,000
+ * to 8,000 rows per page with 100,000 devices), so a page reads about as many
+ * rows as it matches. The offset is a bound parameter because drizzle drops a
+ * literal `.offset(placeholder('zero'))` from the SQL, and any OFFSET clause is the fence.
  * Further tags are primary-key probes of device_tags.
  */
 import {
@@ -36,7 +39,7 @@ type Prepared = { execute(params: Record<string, unknown>): Promise<unknown[]> }
 /** Prepared shapes kept per process; far more than the filter combinations that exist. */
 const MAX_SHAPES = 2_000;
 
-interface Shape {
+export interface Shape {
   tags: number;
   hardware: boolean;
   status: DeviceQuery['status'] | 'any';
@@ -45,7 +48,7 @@ interface Shape {
   cursor: boolean;
 }
 
-function shapeOf(query: DeviceQuery): Shape {
+export function shapeOf(query: DeviceQuery): Shape {
   return {
     tags: Object.keys(query.tags).length,
     hardware: query.hardware !== undefined,
@@ -56,8 +59,8 @@ function shapeOf(query: DeviceQuery): Shape {
   };
 }
 
-function paramsOf(query: DeviceQuery): Record<string, unknown> {
-  const params: Record<string, unknown> = { limit: query.limit };
+export function paramsOf(query: DeviceQuery): Record<string, unknown> {
+  const params: Record<string, unknown> = { limit: query.limit, zero: 0 };
   Object.entries(query.tags).forEach(([key, value], i) => {
     params[`k${i}`] = key;
     params[`v${i}`] = value;
@@ -102,7 +105,8 @@ function deviceFilters(db: Database, shape: Shape): SQL[] {
   return where;
 }
 
-function prepareShape(db: Database, shape: Shape, name: string): Prepared {
+/** The query of one filter shape, with placeholders for `paramsOf`; exported for its tests. */
+export function shapeQuery(db: Database, shape: Shape) {
   const where = deviceFilters(db, shape);
   if (shape.tags === 0) {
     if (shape.cursor) where.push(gt(devices.id, placeholder('afterId')));
@@ -111,25 +115,22 @@ function prepareShape(db: Database, shape: Shape, name: string): Prepared {
       .from(devices)
       .where(and(...where))
       .orderBy(asc(devices.id))
-      .limit(placeholder('limit'))
-      .prepare(name);
+      .limit(placeholder('limit'));
   }
   const t = alias(deviceTags, 'tag_scan');
   const device = db
     .select()
     .from(devices)
     .where(and(eq(devices.id, t.deviceId), ...where))
-    .offset(0)
-    .as('device');
-  // Select the device's columns only, so nothing of tag_scan is mapped.
-  const fields = Object.fromEntries(
-    Object.keys(getTableColumns(devices)).map((key) => [
-      key,
-      (device as unknown as Record<string, unknown>)[key],
-    ]),
-  ) as unknown as typeof device._.selectedFields;
+    .offset(placeholder('zero'))
+    .as('devices');
+  // The subquery is named `devices` so the outer select can name the table's
+  // own columns ("devices"."id" resolves to the subquery's column), and
+  // nothing of tag_scan is mapped. drizzle maps a plain column about twice as
+  // fast as a subquery's proxied one: 1.34 -> 0.96 ms of CPU per page of 51
+  // rows (bench/README.md).
   return db
-    .select(fields)
+    .select(getTableColumns(devices))
     .from(t)
     .innerJoinLateral(device, sql`true`)
     .where(
@@ -140,8 +141,7 @@ function prepareShape(db: Database, shape: Shape, name: string): Prepared {
       ),
     )
     .orderBy(asc(t.deviceId))
-    .limit(placeholder('limit'))
-    .prepare(name);
+    .limit(placeholder('limit'));
 }
 
 export function createDeviceLister(db: Database): (query: DeviceQuery) => Promise<DeviceRow[]> {
@@ -152,9 +152,7 @@ export function createDeviceLister(db: Database): (query: DeviceQuery) => Promis
     let statement = statements.get(key);
     if (!statement) {
       if (statements.size >= MAX_SHAPES) statements.clear();
-      statement = prepareShape(
-        db,
-        shape,
+      statement = shapeQuery(db, shape).prepare(
         `fleet_devices_${statements.size}_${Date.now().toString(36)}`,
       );
       statements.set(key, statement);
