@@ -1,7 +1,8 @@
 /**
  * Bundle distribution against a memory blob store and a recording publisher:
  * the plan an agent downloads against, the broadcast it receives (every frame
- * passes the agent's own `verifyBlock`), coalesced repairs, the per-device
+ * passes the agent's own `verifyBlock`), coalesced repairs (broadcast when
+ * many asked, sent to each asker alone when few did), the per-device
  * repair rate limit, and refusals of bad requests that change nothing.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import {
   createBitmap,
   createBlockTree,
   decodeBlockFrame,
+  deviceTopic,
   isFleetError,
   setBit,
   splitBlocks,
@@ -24,7 +26,9 @@ import { createBundleDistribution } from './bundle-distribution.ts';
 const BLOCK_BYTES = 100;
 const MIN_REPAIR_INTERVAL_MS = 1_000;
 
-async function setup(options: { sizeBytes?: number; repairWindowMs?: number } = {}) {
+async function setup(
+  options: { sizeBytes?: number; repairWindowMs?: number; repairBroadcastMin?: number } = {},
+) {
   const blobs = createMemoryBlobStore();
   const sizeBytes = options.sizeBytes ?? 9 * BLOCK_BYTES + 37; // 10 blocks, the last short
   const bundle = Uint8Array.from({ length: sizeBytes }, (_, i) => (i * 131 + 17) & 0xff);
@@ -38,6 +42,8 @@ async function setup(options: { sizeBytes?: number; repairWindowMs?: number } = 
     // Long by default: the tests flush by hand unless they test the timer.
     repairWindowMs: options.repairWindowMs ?? 60_000,
     minRepairIntervalMs: MIN_REPAIR_INTERVAL_MS,
+    // One asker is enough to broadcast, unless a test looks at direct repairs.
+    repairBroadcastMin: options.repairBroadcastMin ?? 1,
     publish: (topic, payload) => {
       published.push({ topic, frame: decodeBlockFrame(payload) });
       return Promise.resolve();
@@ -134,6 +140,55 @@ describe('bundle distribution', () => {
     await distribution.flushRepairs();
     assert.equal(published.length, 4, 'a flush with nothing pending sends nothing');
     assert.equal(distribution.stats().repairRequests, 3);
+  });
+
+  it('broadcasts a block many devices asked for, and sends the rest to each asker alone', async () => {
+    const { bundleId, published, distribution } = await setup({ repairBroadcastMin: 2 });
+    const ask = (deviceId: string, indices: number[]) =>
+      distribution.requestRepair(deviceId, {
+        bundleId,
+        blockCount: 10,
+        missing: bitmapOf(10, indices),
+      });
+    await ask('dev-a', [7, 1, 3]);
+    await ask('dev-b', [3, 4]);
+    await ask('dev-c', [1]);
+    await distribution.flushRepairs();
+    const sent = published.map((p) => `${p.topic} ${p.frame.index}`);
+    assert.deepEqual(sent, [
+      `${bundleBlocksTopic(bundleId)} 1`, // a and c
+      `${bundleBlocksTopic(bundleId)} 3`, // a and b
+      `${deviceTopic('dev-b', 'blocks')} 4`,
+      `${deviceTopic('dev-a', 'blocks')} 7`,
+    ]);
+    for (const { frame } of published) assert.equal(frame.bundleId, bundleId);
+    const stats = distribution.stats();
+    assert.equal(stats.blocksSent, 4);
+    assert.equal(stats.blocksSentDirect, 2);
+  });
+
+  it('broadcasts a block a device asks for again after it was sent to it alone', async () => {
+    const { bundleId, published, clock, distribution } = await setup({ repairBroadcastMin: 8 });
+    const ask = (indices: number[]) =>
+      distribution.requestRepair('dev-a', {
+        bundleId,
+        blockCount: 10,
+        missing: bitmapOf(10, indices),
+      });
+    await ask([2, 5]);
+    await distribution.flushRepairs();
+    clock.nowMs += MIN_REPAIR_INTERVAL_MS;
+    await ask([5, 6]); // 5 did not arrive on its own topic; 6 is new
+    await distribution.flushRepairs();
+    assert.deepEqual(
+      published.map((p) => `${p.topic} ${p.frame.index}`),
+      [
+        `${deviceTopic('dev-a', 'blocks')} 2`,
+        `${deviceTopic('dev-a', 'blocks')} 5`,
+        `${bundleBlocksTopic(bundleId)} 5`,
+        `${deviceTopic('dev-a', 'blocks')} 6`,
+      ],
+    );
   });
 
   it('sends pending repairs on its own when the window closes', async () => {

@@ -4,19 +4,28 @@
  * each sent as a binary frame with its Merkle proof on
  * `fleet/v1/bundle/{bundleId}/blocks`. When a wave starts, every block is
  * broadcast once; agents that missed some ask for them with a signed
- * `blocks-request` (a bitmap of what they lack), and the blocks asked for are
- * broadcast again on the same topic.
+ * `blocks-request` (a bitmap of what they lack).
  *
  * Repair requests are coalesced: requests arriving within `repairWindowMs`
- * of each other are merged into one union of missing blocks, so a thousand
- * agents that missed the same block cost one re-send, not a thousand. A
- * device asking again before `minRepairIntervalMs` is ignored (it cannot make
- * the control plane flood the broker).
+ * of each other are merged, per block, with the devices that asked for it.
+ * A block asked for by at least `repairBroadcastMin` devices is broadcast
+ * again on the bundle topic, once: a thousand agents that missed the same
+ * block cost one re-send, not a thousand. A block fewer devices asked for
+ * goes to each of them alone, on its own `fleet/v1/dev/{id}/blocks`, so the
+ * other agents still downloading do not receive (and verify, and discard) a
+ * copy they hold: re-broadcasting every repair cost 51,000 duplicate blocks
+ * at the agents in a 1,000-agent rollout. A device that asks again for a
+ * block it was just sent alone gets it by broadcast instead (an agent that
+ * does not read its own topic still gets its blocks).
+ *
+ * A device asking again before `minRepairIntervalMs` is ignored (it cannot
+ * make the control plane flood the broker).
  */
 import {
   bitmapFromBase64,
   bundleBlocksTopic,
   createBlockTree,
+  deviceTopic,
   encodeBlockFrame,
   hasBit,
   MAX_BLOCK_BYTES,
@@ -42,6 +51,8 @@ export interface BundleDistributionOptions {
   blockSizeBytes?: number;
   repairWindowMs?: number;
   minRepairIntervalMs?: number;
+  /** Devices asking for one block in one window from which it is broadcast, not sent to each. */
+  repairBroadcastMin?: number;
   /** How many prepared bundles to keep in memory. */
   cacheSize?: number;
 }
@@ -59,8 +70,11 @@ export interface BundleDistribution {
   /** Publishes pending repairs now (also runs on its own after `repairWindowMs`). */
   flushRepairs(): Promise<void>;
   stats(): {
+    /** Block frames published, broadcast and direct. */
     blocksSent: number;
     bytesSent: number;
+    /** Of `blocksSent`, the repairs sent to one device on its own topic. */
+    blocksSentDirect: number;
     repairRequests: number;
     repairsIgnored: number;
   };
@@ -73,15 +87,34 @@ interface Prepared {
   tree: BlockTree;
 }
 
+/** Devices whose last direct repair is remembered (one small entry each). */
+const MAX_DIRECT_MEMORY = 100_000;
+
 export function createBundleDistribution(options: BundleDistributionOptions): BundleDistribution {
   const blockSizeBytes = options.blockSizeBytes ?? MAX_BLOCK_BYTES;
   const repairWindowMs = options.repairWindowMs ?? 250;
   const minRepairIntervalMs = options.minRepairIntervalMs ?? 1_000;
   const cacheSize = options.cacheSize ?? 8;
+  const repairBroadcastMin = options.repairBroadcastMin ?? 8;
   const prepared = new Map<string, Promise<Prepared>>();
-  const pendingRepairs = new Map<string, Set<number>>();
+  /**
+   * Per bundle: per missing block, the devices that asked for it in this
+   * window; and the blocks to broadcast whoever asked.
+   */
+  const pendingRepairs = new Map<
+    string,
+    { askers: Map<number, Set<string>>; broadcast: Set<number> }
+  >();
   const lastRequestAt = new Map<string, number>();
-  const counters = { blocksSent: 0, bytesSent: 0, repairRequests: 0, repairsIgnored: 0 };
+  /** Per device, the blocks of its last direct repair: asked for again, they are broadcast. */
+  const lastDirect = new Map<string, { bundleId: string; indices: Set<number> }>();
+  const counters = {
+    blocksSent: 0,
+    bytesSent: 0,
+    blocksSentDirect: 0,
+    repairRequests: 0,
+    repairsIgnored: 0,
+  };
   let flushTimer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();
 
@@ -111,21 +144,25 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
     return { plan, blocks, tree };
   }
 
+  function frameOf(entry: Prepared, index: number): Uint8Array {
+    return encodeBlockFrame({
+      bundleId: entry.plan.bundleId,
+      index,
+      count: entry.plan.blockCount,
+      proof: entry.tree.proof(index),
+      data: entry.blocks[index]!,
+    });
+  }
+
+  async function publishFrame(topic: string, frame: Uint8Array): Promise<void> {
+    await options.publish(topic, frame);
+    counters.blocksSent += 1;
+    counters.bytesSent += frame.length;
+  }
+
   async function send(entry: Prepared, indices: Iterable<number>): Promise<void> {
     const topic = bundleBlocksTopic(entry.plan.bundleId);
-    for (const index of indices) {
-      const data = entry.blocks[index]!;
-      const frame = encodeBlockFrame({
-        bundleId: entry.plan.bundleId,
-        index,
-        count: entry.plan.blockCount,
-        proof: entry.tree.proof(index),
-        data,
-      });
-      await options.publish(topic, frame);
-      counters.blocksSent += 1;
-      counters.bytesSent += frame.length;
-    }
+    for (const index of indices) await publishFrame(topic, frameOf(entry, index));
   }
 
   async function flushRepairs(): Promise<void> {
@@ -133,13 +170,48 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
     flushTimer = null;
     const batch = [...pendingRepairs];
     pendingRepairs.clear();
-    for (const [bundleId, indices] of batch) {
+    for (const [bundleId, pending] of batch) {
       const entry = await prepare(bundleId);
-      await send(
-        entry,
-        [...indices].sort((a, b) => a - b),
-      );
+      const broadcast: number[] = [];
+      const direct = new Map<string, number[]>();
+      for (const [index, devices] of [...pending.askers].sort(([a], [b]) => a - b)) {
+        if (devices.size >= repairBroadcastMin || pending.broadcast.has(index)) {
+          broadcast.push(index);
+          continue;
+        }
+        for (const deviceId of devices) {
+          const indices = direct.get(deviceId) ?? [];
+          indices.push(index);
+          direct.set(deviceId, indices);
+        }
+      }
+      await send(entry, broadcast);
+      for (const [deviceId, indices] of direct) {
+        lastDirect.delete(deviceId); // re-inserted last: the oldest go first
+        lastDirect.set(deviceId, { bundleId, indices: new Set(indices) });
+        if (lastDirect.size > MAX_DIRECT_MEMORY) lastDirect.delete(lastDirect.keys().next().value!);
+        const topic = deviceTopic(deviceId, 'blocks');
+        for (const index of indices) {
+          await publishFrame(topic, frameOf(entry, index));
+          counters.blocksSentDirect += 1;
+        }
+      }
     }
+  }
+
+  /** Notes `deviceId`'s request for `index`; a block it was just sent alone is broadcast. */
+  function addPending(deviceId: string, bundleId: string, index: number): void {
+    let pending = pendingRepairs.get(bundleId);
+    if (!pending) {
+      pending = { askers: new Map(), broadcast: new Set() };
+      pendingRepairs.set(bundleId, pending);
+    }
+    const devices = pending.askers.get(index) ?? new Set<string>();
+    pending.askers.set(index, devices);
+    devices.add(deviceId);
+    const last = lastDirect.get(deviceId);
+    // Sent to it alone and still missing: it may not read its own topic.
+    if (last?.bundleId === bundleId && last.indices.has(index)) pending.broadcast.add(index);
   }
 
   return {
@@ -178,9 +250,9 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
         }
         throw error;
       }
-      const pending = pendingRepairs.get(request.bundleId) ?? new Set<number>();
-      for (let i = 0; i < request.blockCount; i++) if (hasBit(missing, i)) pending.add(i);
-      pendingRepairs.set(request.bundleId, pending);
+      for (let i = 0; i < request.blockCount; i++) {
+        if (hasBit(missing, i)) addPending(deviceId, request.bundleId, i);
+      }
       flushTimer ??= setTimeout(() => {
         flushing = flushing.then(flushRepairs).catch(() => undefined);
       }, repairWindowMs);

@@ -61,6 +61,8 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
   const agentVersion = options.agentVersion ?? AGENT_VERSION;
   const { deviceId, hardware } = options;
   const cmdTopic = deviceTopic(deviceId, 'cmd');
+  /** Repair blocks the control plane sends to this device alone. */
+  const blocksTopic = deviceTopic(deviceId, 'blocks');
   const timers: NodeJS.Timeout[] = [];
   let driver: UpdateDriver | null = null;
   let stopped = false;
@@ -222,7 +224,9 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       await onCommand(command);
       return;
     }
-    if (parseTopic(topic)?.kind === 'bundle-blocks') await downloader.onFrame(payload);
+    if (topic === blocksTopic || parseTopic(topic)?.kind === 'bundle-blocks') {
+      await downloader.onFrame(payload);
+    }
   }
 
   async function onCommand(command: CommandMessage): Promise<void> {
@@ -290,6 +294,7 @@ export function createFleetAgent(options: FleetAgentOptions): FleetAgent {
       options.host.observeInferences(observer);
       await driver.start();
       await session.subscribe(cmdTopic);
+      await session.subscribe(blocksTopic);
       await session.start(startOptions.connectTimeoutMs);
       const tickMs = options.tickIntervalMs ?? 1_000;
       timers.push(

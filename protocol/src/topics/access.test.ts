@@ -48,7 +48,11 @@ describe('canPublish', () => {
     ['an extra level under its own channel', SELF, `${OWN('evt')}/x`],
     ['its device level alone', SELF, 'fleet/v1/dev/dev-a1'],
     ['an unknown channel', SELF, 'fleet/v1/dev/dev-a1/logs'],
-    ['blocks without req', SELF, 'fleet/v1/dev/dev-a1/blocks'],
+    [
+      'its own repair blocks: only the control plane sends blocks (THREATS 30)',
+      SELF,
+      OWN('blocks'),
+    ],
     ['another protocol version', SELF, 'fleet/v2/dev/dev-a1/evt'],
     ['a topic outside the tree', SELF, 'other/dev-a1/evt'],
     ['U+0000 after its own topic [MQTT-4.7.3-2]', SELF, `${OWN('evt')}\u0000`],
@@ -92,6 +96,7 @@ describe('canPublish', () => {
 describe('canSubscribe', () => {
   const allowed: [string, string][] = [
     ['its own cmd topic', OWN('cmd')],
+    ['its own blocks topic (repairs for it alone)', OWN('blocks')],
     ['one bundle block topic', `fleet/v1/bundle/${BUNDLE}/blocks`],
     ['every bundle block topic through +', 'fleet/v1/bundle/+/blocks'],
   ];
@@ -109,6 +114,8 @@ describe('canSubscribe', () => {
     ['every device topic through #', SELF, 'fleet/v1/dev/#'],
     ['the whole tree through #', SELF, 'fleet/v1/#'],
     ["another device's cmd (THREATS 28)", SELF, deviceTopic('dev-b2', 'cmd')],
+    ["another device's repair blocks (THREATS 28)", SELF, deviceTopic('dev-b2', 'blocks')],
+    ['the repair blocks of a device whose id extends ours', SELF, deviceTopic('dev-a10', 'blocks')],
     ['the cmd of a device whose id extends ours', SELF, deviceTopic('dev-a10', 'cmd')],
     ["another device's telemetry (THREATS 28)", SELF, deviceTopic('dev-b2', 'telemetry')],
     ['its own topics through #', SELF, 'fleet/v1/dev/dev-a1/#'],
@@ -178,6 +185,8 @@ const bundle = (id: string, ...rest: string[]) => ['fleet', 'v1', 'bundle', id, 
 /** Filters at and around the allowed ones. */
 const FILTER_SEEDS: Seeds = ({ bundleId, otherId }) => [
   dev(SELF, 'cmd'),
+  dev(SELF, 'blocks'),
+  dev(otherId, 'blocks'),
   bundle('+', 'blocks'),
   bundle(bundleId, 'blocks'),
   dev('+', 'cmd'),
@@ -190,6 +199,8 @@ const FILTER_SEEDS: Seeds = ({ bundleId, otherId }) => [
 const TOPIC_SEEDS: Seeds = ({ bundleId, otherId }) => [
   ...UPSTREAM.map((channel) => dev(SELF, ...channel.split('/'))),
   dev(SELF, 'cmd'),
+  dev(SELF, 'blocks'),
+  dev(otherId, 'blocks'),
   dev(otherId, 'evt'),
   dev(otherId, 'cmd'),
   bundle(bundleId, 'blocks'),
@@ -278,7 +289,7 @@ const filterAndTopicArb = idsArb.chain((ids) =>
 );
 
 describe('access properties', () => {
-  it("an allowed subscription reaches no other device's cmd and no device's upstream topics", () => {
+  it("an allowed subscription reaches no other device's cmd or blocks and no device's upstream topics", () => {
     let allowed = 0;
     fc.assert(
       fc.property(pathArb(FILTER_SEEDS, true), ({ text: filter, otherId }) => {
@@ -286,7 +297,7 @@ describe('access properties', () => {
         allowed++;
         for (const id of [SELF, ...OTHERS, otherId]) {
           for (const channel of DEVICE_CHANNELS) {
-            if (id === SELF && channel === 'cmd') continue;
+            if (id === SELF && (channel === 'cmd' || channel === 'blocks')) continue;
             const topic = deviceTopic(id, channel);
             assert.equal(topicMatchesFilter(filter, topic), false, `${filter} reaches ${topic}`);
           }
@@ -297,7 +308,7 @@ describe('access properties', () => {
     assert.ok(allowed > 100, `only ${allowed} allowed filters were generated`);
   });
 
-  it('an allowed subscription reaches only its own cmd and bundle block topics, which no device may publish', () => {
+  it('an allowed subscription reaches only its own cmd, its own blocks and bundle block topics, which no device may publish', () => {
     let reached = 0;
     fc.assert(
       fc.property(filterAndTopicArb, ([{ filter, otherId }, topic]) => {
@@ -310,7 +321,10 @@ describe('access properties', () => {
           levels.length === 5 &&
           levels.slice(0, 3).join('/') === 'fleet/v1/bundle' &&
           levels[4] === 'blocks';
-        assert.ok(topic === OWN('cmd') || bundleShaped, `${filter} reaches ${topic}`);
+        assert.ok(
+          topic === OWN('cmd') || topic === OWN('blocks') || bundleShaped,
+          `${filter} reaches ${topic}`,
+        );
         for (const id of [SELF, ...OTHERS, otherId]) {
           assert.equal(
             canPublish(id, topic),

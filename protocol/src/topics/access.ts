@@ -39,12 +39,15 @@ export function canPublish(deviceId: string, topic: string): boolean {
 
 /**
  * True when device `deviceId` may subscribe to `filter`: only exactly its own
- * `fleet/v1/dev/{deviceId}/cmd`, and `fleet/v1/bundle/{bundleId}/blocks` with
- * a valid bundle id or `+` in place of the id.
+ * `fleet/v1/dev/{deviceId}/cmd` and `.../blocks` (repairs sent to it alone),
+ * and `fleet/v1/bundle/{bundleId}/blocks` with a valid bundle id or `+` in
+ * place of the id.
  */
 export function canSubscribe(deviceId: string, filter: string): boolean {
   if (!isValidDeviceId(deviceId) || !isValidTopicFilter(filter)) return false;
-  if (filter === deviceTopic(deviceId, 'cmd')) return true;
+  if (filter === deviceTopic(deviceId, 'cmd') || filter === deviceTopic(deviceId, 'blocks')) {
+    return true;
+  }
   return isBundleBlocksFilter(filter);
 }
 

@@ -33,6 +33,7 @@ describe('topic builders', () => {
         'fleet/v1/dev/pump-17/telemetry',
         'fleet/v1/dev/pump-17/update',
         'fleet/v1/dev/pump-17/blocks/req',
+        'fleet/v1/dev/pump-17/blocks',
       ],
     );
   });
@@ -119,7 +120,7 @@ describe('parseTopic', () => {
     ['the root with a trailing "/"', 'fleet/v1/'],
     ['a device without a channel', 'fleet/v1/dev/d1'],
     ['an unknown channel', 'fleet/v1/dev/d1/logs'],
-    ['blocks without req', 'fleet/v1/dev/d1/blocks'],
+    ['blocks with an extra level', 'fleet/v1/dev/d1/blocks/x'],
     ['an extra level', 'fleet/v1/dev/d1/evt/x'],
     ['a trailing empty level', 'fleet/v1/dev/d1/evt/'],
     ['an empty device id', 'fleet/v1/dev//evt'],
@@ -198,7 +199,8 @@ describe('control-plane subscriptions', () => {
     const reached = (topic: string) => filters.some((f) => topicMatchesFilter(f, topic));
     for (const id of ['d1', 'pump-17']) {
       for (const channel of DEVICE_CHANNELS) {
-        assert.equal(reached(deviceTopic(id, channel)), channel !== 'cmd', `${id} ${channel}`);
+        const downstream = channel === 'cmd' || channel === 'blocks';
+        assert.equal(reached(deviceTopic(id, channel)), !downstream, `${id} ${channel}`);
       }
     }
     assert.equal(reached(bundleBlocksTopic(BUNDLE_ID)), false);

@@ -7,6 +7,7 @@
  *   fleet/v1/dev/{deviceId}/telemetry    agent -> control plane
  *   fleet/v1/dev/{deviceId}/update       agent -> control plane (FL updates)
  *   fleet/v1/dev/{deviceId}/blocks/req   agent -> control plane (missing blocks)
+ *   fleet/v1/dev/{deviceId}/blocks       control plane -> agent (repair blocks for it alone)
  *   fleet/v1/bundle/{bundleId}/blocks    control plane -> agents (block broadcast)
  *
  * Ids are restricted so that an id can never carry a level separator, a
@@ -25,6 +26,7 @@ export const DEVICE_CHANNELS = [
   'telemetry',
   'update',
   'blocks/req',
+  'blocks',
 ] as const;
 
 export type DeviceChannel = (typeof DEVICE_CHANNELS)[number];

@@ -94,7 +94,12 @@ describe('documented Mosquitto ACL', () => {
     await cp.subscribeAsync(['fleet/v1/dev/+/state', 'fleet/v1/dev/+/telemetry'], { qos: 1 });
     const cpSeen = collect(cp);
     const b = await connect(port, B);
-    await b.subscribeAsync([deviceTopic(B, 'cmd'), bundleBlocksTopic(BUNDLE)], { qos: 1 });
+    await b.subscribeAsync(
+      [deviceTopic(B, 'cmd'), deviceTopic(B, 'blocks'), bundleBlocksTopic(BUNDLE)],
+      {
+        qos: 1,
+      },
+    );
     const bSeen = collect(b);
 
     const a = await connect(port, A);
@@ -102,6 +107,7 @@ describe('documented Mosquitto ACL', () => {
       deviceTopic(B, 'state'),
       deviceTopic(B, 'telemetry'),
       deviceTopic(B, 'cmd'),
+      deviceTopic(B, 'blocks'),
       bundleBlocksTopic(BUNDLE),
     ]) {
       await a.publishAsync(topic, 'forged', { qos: 1, retain: topic.endsWith('blocks') });
@@ -113,8 +119,12 @@ describe('documented Mosquitto ACL', () => {
 
     await cp.publishAsync(deviceTopic(B, 'cmd'), 'cmd', { qos: 1 });
     await cp.publishAsync(bundleBlocksTopic(BUNDLE), 'block', { qos: 1 });
+    await cp.publishAsync(deviceTopic(B, 'blocks'), 'repair', { qos: 1 });
     await settle();
-    assert.deepEqual(bSeen.sort(), [bundleBlocksTopic(BUNDLE), deviceTopic(B, 'cmd')].sort());
+    assert.deepEqual(
+      bSeen.sort(),
+      [bundleBlocksTopic(BUNDLE), deviceTopic(B, 'blocks'), deviceTopic(B, 'cmd')].sort(),
+    );
   });
 
   it("drops A's last will on B's state when it fires; B's own will arrives (THREATS 28)", async (t) => {
