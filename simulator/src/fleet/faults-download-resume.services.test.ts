@@ -13,7 +13,7 @@
  *   - one agent crashes (`crash`, a power cut) and boots again on the same
  *     stores: its download resumes from the persisted bitmap, it asks at once
  *     (a signed `blocks-request` seen on the broker) for exactly the blocks it
- *     lacks, and writes only those.
+ *     lacks, is sent them on its own `blocks` topic, and writes only those.
  *
  * Every agent ends committed. Embedded broker and PGlite by default;
  * PostgreSQL and the external broker with DATABASE_URL / MQTT_URL.
@@ -280,6 +280,11 @@ describe(`downloads resume after a dropped link and after a crash (${process.env
     assert.equal(dropped.agent.downloader().stats().blocksWritten, plan.blockCount);
     // The rebooted agent's new downloader resumed the persisted bitmap: it wrote only the rest.
     assert.equal(crashed.agent.downloader().stats().blocksWritten, plan.blockCount - held);
+    // One device asked for them: the repair went to it alone, on its own topic.
+    assert.ok(
+      cp.distribution.stats().blocksSentDirect >= plan.blockCount - held,
+      JSON.stringify(cp.distribution.stats()),
+    );
     await until(
       () => [dropped, crashed].every((a) => a.host.inference.active()?.version === '1.0.0'),
       'both victims to serve the new model',
