@@ -59,7 +59,12 @@ export async function seedDevices(db: Database, options: SeedOptions): Promise<n
     await db.insert(devices).values(rows);
     // The tag index the listing walks (the registry writes both on enrolment).
     const tags = rows.flatMap((r) =>
-      Object.entries(r.tags).map(([key, value]) => ({ deviceId: r.id, key, value })),
+      Object.entries(r.tags).map(([key, value]) => ({
+        deviceId: r.id,
+        key,
+        value,
+        hardware: r.hardware,
+      })),
     );
     await db.insert(deviceTags).values(tags);
     options.onProgress?.(end, options.count);

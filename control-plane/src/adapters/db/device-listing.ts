@@ -7,7 +7,9 @@
  * the API's busiest query.
  *
  * With a tag filter the first tag drives: an index range scan of device_tags
- * (key, value, device_id) in device id order, each hit probing devices once
+ * (key, value, device_id) in device id order, or (key, value, hardware,
+ * device_id) when the hardware class is given too, so the range holds exactly
+ * the devices of that tag and class; each hit probes devices once
  * (LATERAL ... OFFSET $zero keeps the planner from pulling the subquery up
  * into a merge join that walks the devices primary key from the start, 4,000
  * to 8,000 rows per page with 100,000 devices), so a page reads about as many
@@ -74,10 +76,13 @@ export function paramsOf(query: DeviceQuery): Record<string, unknown> {
 
 const placeholder = (name: string) => sql.placeholder(name);
 
-/** Filters on the devices table itself, and tags after the first as probes. */
+/**
+ * Filters on the devices table itself, and tags after the first as probes.
+ * With a tag, the hardware class is a condition of the tag scan instead.
+ */
 function deviceFilters(db: Database, shape: Shape): SQL[] {
   const where: SQL[] = [];
-  if (shape.hardware) where.push(eq(devices.hardware, placeholder('hw')));
+  if (shape.hardware && shape.tags === 0) where.push(eq(devices.hardware, placeholder('hw')));
   if (shape.status === 'revoked') where.push(isNotNull(devices.revokedAt));
   if (shape.status === 'online')
     where.push(and(eq(devices.online, true), isNull(devices.revokedAt))!);
@@ -137,6 +142,7 @@ export function shapeQuery(db: Database, shape: Shape) {
       and(
         eq(t.key, placeholder('k0')),
         eq(t.value, placeholder('v0')),
+        shape.hardware ? eq(t.hardware, placeholder('hw')) : undefined,
         shape.cursor ? gt(t.deviceId, placeholder('afterId')) : undefined,
       ),
     )

@@ -74,8 +74,13 @@ function auditView(row: DeviceRow) {
 }
 
 /** Rows of device_tags for a device's tag map. */
-const tagRows = (deviceId: string, tags: Record<string, string>) =>
-  Object.entries(tags).map(([key, value]) => ({ deviceId, key, value }));
+const tagRows = (device: { id: string; hardware: string; tags: Record<string, string> }) =>
+  Object.entries(device.tags).map(([key, value]) => ({
+    deviceId: device.id,
+    key,
+    value,
+    hardware: device.hardware,
+  }));
 
 export function createDeviceStore(db: Database): DeviceStore {
   // The hottest query (API lookups, broker CONNECT): prepared once.
@@ -141,7 +146,7 @@ export function createDeviceStore(db: Database): DeviceStore {
             enrolledAt: now,
           })
           .returning();
-        const tagged = tagRows(row!.id, row!.tags);
+        const tagged = tagRows(row!);
         if (tagged.length > 0) await tx.insert(deviceTags).values(tagged);
         await tx
           .update(enrolmentTokens)
@@ -171,6 +176,10 @@ export function createDeviceStore(db: Database): DeviceStore {
           .set({ tags })
           .where(eq(devices.id, id))
           .returning();
+        // The listing's tag index follows in the same transaction.
+        await tx.delete(deviceTags).where(eq(deviceTags.deviceId, id));
+        const tagged = tagRows(after!);
+        if (tagged.length > 0) await tx.insert(deviceTags).values(tagged);
         await appendAuditIn(tx, {
           at: now.toISOString(),
           actor,

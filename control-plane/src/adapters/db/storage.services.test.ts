@@ -156,6 +156,24 @@ describe(`registry stores (${process.env['DATABASE_URL'] ? 'PostgreSQL' : 'PGlit
     assert.deepEqual(await store.list({ tags: { fleet: 's' }, limit: 10 }), []);
   });
 
+  it('lists a re-tagged device under its new tags, and no longer under its old ones', async () => {
+    const store = createDeviceStore(database.db);
+    const id = (await store.list({ tags: { fleet: 'n' }, limit: 1 }))[0]!.id;
+    const ids = (tags: Record<string, string>, hardware?: string) =>
+      store
+        .list({ tags, limit: 10, ...(hardware ? { hardware } : {}) })
+        .then((rows) => rows.map((d) => d.id));
+    await store.editTags(id, { set: { fleet: 's', site: 'lab' } }, 'token:op', NOW);
+    assert.deepEqual(await ids({ fleet: 's' }), [id]);
+    assert.deepEqual(await ids({ site: 'lab', fleet: 's' }), [id]);
+    assert.deepEqual(await ids({ site: 'lab' }, 'rpi4'), [id]);
+    assert.deepEqual(await ids({ fleet: 'n' }), []);
+    await store.editTags(id, { set: { fleet: 'n' }, remove: ['site'] }, 'token:op', NOW);
+    assert.deepEqual(await ids({ fleet: 'n' }), [id]);
+    assert.deepEqual(await ids({ site: 'lab' }), []);
+    assert.deepEqual(await ids({ fleet: 's' }), []);
+  });
+
   it('applies only newer state, and none after revocation', async () => {
     const store = createDeviceStore(database.db);
     const id = (await store.list({ tags: {}, limit: 1 }))[0]!.id;

@@ -68,9 +68,17 @@ export const deviceTags = pgTable(
       .references(() => devices.id, { onDelete: 'cascade' }),
     key: text('key').notNull(),
     value: text('value').notNull(),
+    /**
+     * The device's hardware class, copied here (it never changes after
+     * enrolment) so that a listing by tag and hardware reads one index range
+     * of exactly the matching devices, in id order, instead of probing every
+     * device with the tag.
+     */
+    hardware: text('hardware').notNull(),
   },
   (t) => [
     primaryKey({ columns: [t.key, t.value, t.deviceId] }),
     index('device_tags_device_idx').on(t.deviceId),
+    index('device_tags_hardware_idx').on(t.key, t.value, t.hardware, t.deviceId),
   ],
 );
