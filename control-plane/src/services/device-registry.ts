@@ -42,6 +42,12 @@ export interface DevicePage {
   nextCursor: string | null;
 }
 
+/** A page whose devices are already the API's JSON array of device views. */
+export interface DeviceViewPage {
+  devicesJson: string;
+  nextCursor: string | null;
+}
+
 export interface DeviceRegistry {
   createEnrolmentToken(
     options: { ttlMs?: number; tags?: Record<string, string>; hardware?: string | null },
@@ -50,6 +56,8 @@ export interface DeviceRegistry {
   enrol(requestBytes: Uint8Array): Promise<DeviceRow>;
   get(id: string): Promise<DeviceRow>;
   list(query: DeviceQuery): Promise<DevicePage>;
+  /** `list` for the API: the database renders the views (the listing's hot path). */
+  listViews(query: DeviceQuery): Promise<DeviceViewPage>;
   editTags(
     id: string,
     edit: { set?: Record<string, string>; remove?: string[] },
@@ -152,6 +160,16 @@ export function createDeviceRegistry(deps: {
       const page = rows.slice(0, query.limit);
       const more = rows.length > query.limit;
       return { devices: page, nextCursor: more ? encodeCursor(page.at(-1)!.id) : null };
+    },
+
+    async listViews(query) {
+      const rows = await store.listViews({ ...query, limit: query.limit + 1 });
+      const page = rows.slice(0, query.limit);
+      const more = rows.length > query.limit;
+      return {
+        devicesJson: `[${page.map((row) => row.view).join(',')}]`,
+        nextCursor: more ? encodeCursor(page.at(-1)!.id) : null,
+      };
     },
 
     editTags: (id, edit, actor) => store.editTags(id, edit, actor, now()),

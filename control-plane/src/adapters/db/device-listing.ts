@@ -34,6 +34,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import { deviceTags, devices } from '../../db/schema/index.ts';
 import type { DeviceQuery } from '../../core/devices/device-query.ts';
 import type { Database } from './database.ts';
+import { deviceViewJson } from './device-view-sql.ts';
 
 type DeviceRow = typeof devices.$inferSelect;
 type Prepared = { execute(params: Record<string, unknown>): Promise<unknown[]> };
@@ -150,7 +151,21 @@ export function shapeQuery(db: Database, shape: Shape) {
     .limit(placeholder('limit'));
 }
 
-export function createDeviceLister(db: Database): (query: DeviceQuery) => Promise<DeviceRow[]> {
+/** The rows of one shape's query as (id, view JSON text), in id order: see device-view-sql.ts. */
+export function shapeViewQuery(db: Database, shape: Shape) {
+  const page = shapeQuery(db, shape).as('page');
+  return db
+    .select({ id: sql<string>`"page"."id"`, view: deviceViewJson('page') })
+    .from(page)
+    .orderBy(sql`"page"."id"`);
+}
+
+/** Prepares each filter shape once, with `build`, and runs the query's statement. */
+function createShapeRunner<Row>(
+  db: Database,
+  prefix: string,
+  build: (db: Database, shape: Shape) => { prepare(name: string): Prepared },
+): (query: DeviceQuery) => Promise<Row[]> {
   const statements = new Map<string, Prepared>();
   return async (query) => {
     const shape = shapeOf(query);
@@ -158,11 +173,22 @@ export function createDeviceLister(db: Database): (query: DeviceQuery) => Promis
     let statement = statements.get(key);
     if (!statement) {
       if (statements.size >= MAX_SHAPES) statements.clear();
-      statement = shapeQuery(db, shape).prepare(
-        `fleet_devices_${statements.size}_${Date.now().toString(36)}`,
+      statement = build(db, shape).prepare(
+        `${prefix}_${statements.size}_${Date.now().toString(36)}`,
       );
       statements.set(key, statement);
     }
-    return (await statement.execute(paramsOf(query))) as DeviceRow[];
+    return (await statement.execute(paramsOf(query))) as Row[];
   };
+}
+
+export function createDeviceLister(db: Database): (query: DeviceQuery) => Promise<DeviceRow[]> {
+  return createShapeRunner<DeviceRow>(db, 'fleet_devices', shapeQuery);
+}
+
+/** Like `createDeviceLister`, but each row is its API view as JSON text. */
+export function createDeviceViewLister(
+  db: Database,
+): (query: DeviceQuery) => Promise<{ id: string; view: string }[]> {
+  return createShapeRunner(db, 'fleet_device_views', shapeViewQuery);
 }

@@ -14,7 +14,7 @@ import {
   enrolledTags,
 } from '../../core/devices/enrolment-policy.ts';
 import type { DeviceQuery } from '../../core/devices/device-query.ts';
-import { createDeviceLister } from './device-listing.ts';
+import { createDeviceLister, createDeviceViewLister } from './device-listing.ts';
 import { controlPlaneError } from '../../core/errors.ts';
 import { appendAuditIn } from './audit-store.ts';
 import { deviceActor, type Actor } from './actor.ts';
@@ -41,6 +41,8 @@ export interface DeviceStore {
   ): Promise<DeviceRow>;
   get(id: string): Promise<DeviceRow | null>;
   list(query: DeviceQuery): Promise<DeviceRow[]>;
+  /** `list`, each row as its API view in JSON text (device-view-sql.ts), with its id. */
+  listViews(query: DeviceQuery): Promise<{ id: string; view: string }[]>;
   editTags(
     id: string,
     edit: { set?: Record<string, string>; remove?: string[] },
@@ -166,6 +168,7 @@ export function createDeviceStore(db: Database): DeviceStore {
     get: async (id) => (await byId.execute({ id }))[0] ?? null,
 
     list: createDeviceLister(db),
+    listViews: createDeviceViewLister(db),
 
     editTags: (id, edit, actor, now) =>
       db.transaction(async (tx) => {
