@@ -16,7 +16,7 @@
 import { cpus } from 'node:os';
 import { benchBackend, type Log } from './backend-run.ts';
 import { parseBenchOptions, type Backend, type BenchOptions } from './bench-options.ts';
-import { generateBenchKeys, type BenchDeviceKey } from './mqtt-connects.ts';
+import { generateBenchKeys, measurePeerConnects, type BenchDeviceKey } from './mqtt-connects.ts';
 import { createScratchDatabase, redactUrl } from './scratch-postgres.ts';
 import { checkTargets, listProblems, type BackendOutcome } from './targets.ts';
 
@@ -78,6 +78,17 @@ async function main(): Promise<void> {
   for (const backend of options.backends) {
     backends[backend] = await benchOne(backend, options, keys);
   }
+  log('mqtt peers: bare aedes, and the embedded broker with an in-memory directory');
+  const mqttPeers = await measurePeerConnects({
+    keys,
+    concurrency: options.mqttConcurrency,
+  }).catch((error: unknown) => ({ failed: message(error) }));
+  if (!('failed' in mqttPeers)) {
+    log(
+      `  bare aedes: ${mqttPeers.bareAedes.connectsPerS} connects/s; ` +
+        `in-memory directory: ${mqttPeers.memoryDirectory.connectsPerS} connects/s`,
+    );
+  }
   const problems = listProblems(backends);
   const targets = checkTargets(backends);
   console.log(
@@ -97,8 +108,10 @@ async function main(): Promise<void> {
         'HTTP load: autocannon in a forked process; the control plane runs in the bench process; PostgreSQL on the same machine (all share its cores).',
         'listing: random site (1 of 20) and hardware (1 of 4) per sequence, ~1/80 of devices match; pages 1, 2, 3 by cursor.',
         'MQTT: startEmbeddedBroker with cp.devices (database lookup + signature check per CONNECT); raw-socket clients (pre-encoded CONNECT packets) in a forked process; credentials signed before timing; no online-status write per connect (the embedded link would add one).',
+        'mqttPeers: the same generator against bare aedes (no authentication, no guards) and against the embedded broker with an in-memory directory.',
       ],
       backends,
+      mqttPeers,
       targets,
       clean: problems.length === 0,
       problems,

@@ -4,7 +4,9 @@
  * directory (so each CONNECT costs a database lookup and a signature check),
  * and the clients run in a forked process (mqtt-connect-child.ts).
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Aedes } from 'aedes';
 import { generateKeyPair, keyIdOf, toBase64 } from '@fleet/protocol';
 import { startEmbeddedBroker, type DeviceDirectory } from '../src/adapters/mqtt/embedded-broker.ts';
 import { benchDeviceId } from './bench-fleet.ts';
@@ -35,6 +37,9 @@ export async function generateBenchKeys(
   return keys;
 }
 
+const jobDevices = (keys: readonly BenchDeviceKey[]): MqttConnectJob['devices'] =>
+  keys.map((k) => ({ id: k.id, secretKey: toBase64(k.secretKey), keyId: k.keyId }));
+
 export interface MqttConnectFigures extends MqttConnectSummary {
   /** Where the broker looked devices up. */
   directory: string;
@@ -61,11 +66,7 @@ export async function measureMqttConnects(options: {
     const job: MqttConnectJob = {
       port: broker.port,
       concurrency: options.concurrency,
-      devices: options.keys.map((k) => ({
-        id: k.id,
-        secretKey: toBase64(k.secretKey),
-        keyId: k.keyId,
-      })),
+      devices: jobDevices(options.keys),
     };
     const summary = await runInChild<MqttConnectSummary>(CHILD, job);
     return {
@@ -76,5 +77,54 @@ export async function measureMqttConnects(options: {
     };
   } finally {
     await broker.close();
+  }
+}
+
+/**
+ * The peers of the authenticated figure, from the same generator and keys:
+ * - `bareAedes`: aedes on a plain TCP server, no authentication, no guards
+ *   (the CONNECT's password is ignored): what aedes itself costs here;
+ * - `memoryDirectory`: the embedded broker with its guards and the signature
+ *   check, devices looked up in a Map instead of the database.
+ */
+export async function measurePeerConnects(options: {
+  keys: readonly BenchDeviceKey[];
+  concurrency: number;
+}): Promise<{ bareAedes: MqttConnectFigures; memoryDirectory: MqttConnectFigures }> {
+  const byId = new Map(options.keys.map((k) => [k.id, k]));
+  const memoryDirectory = await measureMqttConnects({
+    devices: {
+      lookup: (id) => {
+        const key = byId.get(id);
+        return Promise.resolve(
+          key ? { publicKey: key.publicKey, revoked: false, keyId: key.keyId } : null,
+        );
+      },
+    },
+    directory: 'in-memory Map',
+    keys: options.keys,
+    concurrency: options.concurrency,
+  });
+  const aedes = await Aedes.createBroker();
+  const server = createServer((socket) => aedes.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const summary = await runInChild<MqttConnectSummary>(CHILD, {
+      port: (server.address() as AddressInfo).port,
+      concurrency: options.concurrency,
+      devices: jobDevices(options.keys),
+    });
+    return {
+      memoryDirectory,
+      bareAedes: {
+        ...summary,
+        directory: 'none: bare aedes, no authentication',
+        concurrency: options.concurrency,
+        brokerErrors: [],
+      },
+    };
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
   }
 }
