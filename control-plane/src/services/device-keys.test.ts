@@ -23,10 +23,13 @@ async function deviceRow(id: string): Promise<DeviceRow> {
 /** A device store holding rows in memory and counting reads; other methods are not used here. */
 function fakeStore(rows: Map<string, DeviceRow>) {
   const reads: string[] = [];
+  const batches: number[] = [];
   const store = {
-    get: (id: string) => {
-      reads.push(id);
-      return Promise.resolve(rows.get(id) ?? null);
+    getKeys: async (ids: readonly string[]) => {
+      reads.push(...ids);
+      batches.push(ids.length);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // a database round trip
+      return ids.flatMap((id) => (rows.has(id) ? [rows.get(id)!] : []));
     },
     revoke: (id: string, _actor: unknown, now: Date) => {
       const row = { ...rows.get(id)!, revokedAt: now };
@@ -34,10 +37,38 @@ function fakeStore(rows: Map<string, DeviceRow>) {
       return Promise.resolve(row);
     },
   } as unknown as DeviceStore;
-  return { store, reads };
+  return { store, reads, batches };
 }
 
 describe('device key lookups', () => {
+  it('reads the keys of devices asked for together in one query; unknown ones are null', async () => {
+    const rows = new Map<string, DeviceRow>();
+    for (let i = 0; i < 100; i++) rows.set(`d-${i}`, await deviceRow(`d-${i}`));
+    const { store, batches } = fakeStore(rows);
+    const registry = createDeviceRegistry({ store, nowMs: () => 1_000_000 });
+    const ids = [...rows.keys(), 'nobody'];
+    const keys = await Promise.all(ids.map((id) => registry.lookup(id)));
+    assert.deepEqual(batches, [101], 'one read for the burst');
+    for (const [i, id] of ids.entries()) {
+      if (id === 'nobody') assert.equal(keys[i], null);
+      else assert.equal(toBase64(keys[i]!.publicKey), rows.get(id)!.publicKey, id);
+    }
+  });
+
+  it('asks for ids that arrive while a read is in flight in the next read, all together', async () => {
+    const rows = new Map<string, DeviceRow>();
+    for (let i = 0; i < 30; i++) rows.set(`d-${i}`, await deviceRow(`d-${i}`));
+    const { store, batches } = fakeStore(rows);
+    const registry = createDeviceRegistry({ store, nowMs: () => 1_000_000 });
+    const first = registry.lookup('d-0');
+    while (batches.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    // d-0's read is in flight (5 ms): the others wait for it, then go together.
+    const rest = [...rows.keys()].slice(1).map((id) => registry.lookup(id));
+    const all = await Promise.all([first, ...rest]);
+    assert.ok(all.every((key) => key !== null));
+    assert.deepEqual(batches, [1, 29]);
+  });
+
   it('reads a device once, then answers from memory until the cache time has passed', async () => {
     let now = 1_000_000;
     const rows = new Map([['d-1', await deviceRow('d-1')]]);

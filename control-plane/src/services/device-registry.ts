@@ -26,7 +26,8 @@ import {
 import { encodeCursor, type DeviceQuery } from '../core/devices/device-query.ts';
 import { controlPlaneError } from '../core/errors.ts';
 import type { Actor } from '../adapters/db/actor.ts';
-import type { DeviceRow, DeviceStore } from '../adapters/db/device-store.ts';
+import DataLoader from 'dataloader';
+import type { DeviceKeyRow, DeviceRow, DeviceStore } from '../adapters/db/device-store.ts';
 
 export interface CreatedEnrolmentToken {
   id: string;
@@ -89,6 +90,8 @@ export interface DeviceRegistry {
 export const KEY_CACHE_TTL_MS = 30_000;
 /** Devices whose keys are kept; past it the oldest entry goes. */
 const KEY_CACHE_MAX = 100_000;
+/** Most device keys read in one query. */
+const KEY_READ_BATCH_MAX = 500;
 
 type DeviceKey = { publicKey: Uint8Array; revoked: boolean; keyId: string };
 
@@ -104,10 +107,29 @@ export function createDeviceRegistry(deps: {
   const now = () => new Date(nowMs());
   const keys = new Map<string, { key: DeviceKey; atMs: number }>();
 
+  // Lookups that miss the cache are batched: while one read is in flight, the
+  // ids asked for meanwhile wait and go in the next read, one query for all.
+  // A fleet reconnecting at once (after a broker restart) costs a few
+  // queries instead of one per device; a lone lookup waits for nothing.
+  let reading: Promise<unknown> = Promise.resolve();
+  const loader = new DataLoader<string, DeviceKeyRow | null>(
+    async (ids) => {
+      const read = store.getKeys(ids);
+      reading = read.catch(() => undefined);
+      const rows = new Map((await read).map((row) => [row.id, row]));
+      return ids.map((id) => rows.get(id) ?? null);
+    },
+    {
+      cache: false, // the key cache below is the cache, with its expiry
+      maxBatchSize: KEY_READ_BATCH_MAX,
+      batchScheduleFn: (dispatch) => void reading.then(() => setImmediate(dispatch)),
+    },
+  );
+
   async function lookupKey(id: string): Promise<DeviceKey | null> {
     const cached = keys.get(id);
     if (cached && nowMs() - cached.atMs < KEY_CACHE_TTL_MS) return cached.key;
-    const row = await store.get(id);
+    const row = await loader.load(id);
     if (!row) return null; // not cached: the device may enrol any moment
     const key = {
       publicKey: fromBase64(row.publicKey),

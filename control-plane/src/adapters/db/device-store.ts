@@ -40,6 +40,8 @@ export interface DeviceStore {
     now: Date,
   ): Promise<DeviceRow>;
   get(id: string): Promise<DeviceRow | null>;
+  /** The keys and revocation of the devices among `ids` that exist, in one query. */
+  getKeys(ids: readonly string[]): Promise<DeviceKeyRow[]>;
   list(query: DeviceQuery): Promise<DeviceRow[]>;
   /** `list`, each row as its API view in JSON text (device-view-sql.ts), with its id. */
   listViews(query: DeviceQuery): Promise<{ id: string; view: string }[]>;
@@ -84,6 +86,9 @@ const tagRows = (device: { id: string; hardware: string; tags: Record<string, st
     hardware: device.hardware,
   }));
 
+/** What a key lookup reads of a device. */
+export type DeviceKeyRow = Pick<DeviceRow, 'id' | 'publicKey' | 'keyId' | 'revokedAt'>;
+
 export function createDeviceStore(db: Database): DeviceStore {
   // The hottest query (API lookups, broker CONNECT): prepared once.
   const byId = db
@@ -91,6 +96,17 @@ export function createDeviceStore(db: Database): DeviceStore {
     .from(devices)
     .where(eq(devices.id, sql.placeholder('id')))
     .prepare('fleet_device_by_id');
+  // Key lookups of many devices at once (a fleet reconnecting after an outage).
+  const keysByIds = db
+    .select({
+      id: devices.id,
+      publicKey: devices.publicKey,
+      keyId: devices.keyId,
+      revokedAt: devices.revokedAt,
+    })
+    .from(devices)
+    .where(sql`${devices.id} = any(${sql.placeholder('ids')})`)
+    .prepare('fleet_device_keys_by_ids');
 
   async function mustGet(tx: Database, id: string): Promise<DeviceRow> {
     const [row] = await tx.select().from(devices).where(eq(devices.id, id)).for('update');
@@ -166,6 +182,8 @@ export function createDeviceStore(db: Database): DeviceStore {
       }),
 
     get: async (id) => (await byId.execute({ id }))[0] ?? null,
+
+    getKeys: (ids) => keysByIds.execute({ ids: [...ids] }),
 
     list: createDeviceLister(db),
     listViews: createDeviceViewLister(db),

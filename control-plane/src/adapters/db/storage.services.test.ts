@@ -156,6 +156,21 @@ describe(`registry stores (${process.env['DATABASE_URL'] ? 'PostgreSQL' : 'PGlit
     assert.deepEqual(await store.list({ tags: { fleet: 's' }, limit: 10 }), []);
   });
 
+  it('reads the keys of several devices in one query, skipping unknown ids', async () => {
+    const store = createDeviceStore(database.db);
+    const [device] = await store.list({ tags: {}, limit: 1 });
+    const rows = await store.getKeys([device!.id, 'nobody', device!.id.toUpperCase()]);
+    assert.deepEqual(rows, [
+      {
+        id: device!.id,
+        publicKey: device!.publicKey,
+        keyId: device!.keyId,
+        revokedAt: device!.revokedAt,
+      },
+    ]);
+    assert.deepEqual(await store.getKeys([]), []);
+  });
+
   it('lists a re-tagged device under its new tags, and no longer under its old ones', async () => {
     const store = createDeviceStore(database.db);
     const id = (await store.list({ tags: { fleet: 'n' }, limit: 1 }))[0]!.id;
