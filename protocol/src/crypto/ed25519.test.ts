@@ -100,6 +100,26 @@ describe('ed25519', () => {
     }
   });
 
+  it('verifies against the key given each time, whatever keys were imported before', async () => {
+    const a = keyPairFromSeed(new Uint8Array(32).fill(5));
+    const b = keyPairFromSeed(new Uint8Array(32).fill(6));
+    const message = new Uint8Array([9, 9]);
+    const byA = sign(message, a.secretKey);
+    const publicKey = a.publicKey.slice();
+    for (let round = 0; round < 2; round++) {
+      assert.equal(await verify(publicKey, message, byA, 'native'), true);
+      assert.equal(await verify(b.publicKey, message, byA, 'native'), false);
+    }
+    publicKey.set(b.publicKey); // the caller's buffer now holds B's key
+    assert.equal(await verify(publicKey, message, byA, 'native'), false);
+    assert.equal(await verify(publicKey, message, sign(message, b.secretKey), 'native'), true);
+    // A key that is not a point fails every time, and is not remembered as one that is.
+    const notAPoint = new Uint8Array(32).fill(0xff);
+    for (let round = 0; round < 2; round++) {
+      assert.equal(await verify(notAPoint, message, byA, 'native'), false);
+    }
+  });
+
   it('returns false, never throws, on wrong lengths and non-point keys', async () => {
     const pair = keyPairFromSeed(new Uint8Array(32).fill(4));
     const sig = sign(new Uint8Array([1]), pair.secretKey);
