@@ -3,7 +3,7 @@
  * model over the air, on the embedded defaults.
  *
  *   1. a control plane (PGlite and aedes in the demo dir) and a trust root
- *   2. the reference MNIST model: trained once (about 40 s), then loaded from
+ *   2. the reference MNIST model: trained once (7 epochs), then loaded from
  *      .fleet/cache/
  *   3. bundle v1: quantized to int8, evaluated, signed (2 of 3 bundle keys),
  *      with the training part (its int8 weights: federated rounds start there)
@@ -88,6 +88,15 @@ const DRIFT_WINDOW_MS = 10_000;
 const CAMERA_SHIFT: DigitShift = { rotateDegrees: 25, noiseSigma: 0.15 };
 const cohortOf = (index: number) => (index % 5 === 4 ? 'cam-b' : 'cam-a');
 
+/**
+ * Epochs of the demo's reference training, against the bundle factory's 15:
+ * on a fresh machine the demo trains before anything else, and 15 epochs took
+ * 95 s of a 210 s first run on a 2-core machine (the issue asks for the whole
+ * demo under 3 minutes). Seven, the last three at the settling rate, reach
+ * about 97% (measured).
+ */
+const DEMO_REFERENCE_EPOCHS = 7;
+
 /** The reference model's float ONNX bytes: from the cache, or trained now. */
 async function referenceModel(train: EvalData, test: EvalData): Promise<Uint8Array> {
   const path = join(cacheDir, 'mnist-2nn-reference.onnx');
@@ -98,10 +107,13 @@ async function referenceModel(train: EvalData, test: EvalData): Promise<Uint8Arr
       return new Uint8Array(cached);
     }
   }
-  report.note('training the reference 784-200-200-10 model with TensorFlow.js (once; about 40 s)');
+  report.note(
+    `training the reference 784-200-200-10 model with TensorFlow.js, ${DEMO_REFERENCE_EPOCHS} epochs (once)`,
+  );
   const trained = await trainReferenceModel({
     train,
     test,
+    epochs: DEMO_REFERENCE_EPOCHS,
     onEpoch: (e) =>
       out(
         `    epoch ${e.epoch}/${e.epochs}  loss ${e.loss.toFixed(3)}  test accuracy ${(e.testAccuracy * 100).toFixed(2)}%\n`,
