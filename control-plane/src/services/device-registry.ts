@@ -38,11 +38,6 @@ export interface CreatedEnrolmentToken {
   hardware: string | null;
 }
 
-export interface DevicePage {
-  devices: DeviceRow[];
-  nextCursor: string | null;
-}
-
 /** A page whose devices are already the API's JSON array of device views. */
 export interface DeviceViewPage {
   devicesJson: string;
@@ -56,8 +51,7 @@ export interface DeviceRegistry {
   ): Promise<CreatedEnrolmentToken>;
   enrol(requestBytes: Uint8Array): Promise<DeviceRow>;
   get(id: string): Promise<DeviceRow>;
-  list(query: DeviceQuery): Promise<DevicePage>;
-  /** `list` for the API: the database renders the views (the listing's hot path). */
+  /** One page of devices in id order, as the API shows them: the database renders the views. */
   listViews(query: DeviceQuery): Promise<DeviceViewPage>;
   editTags(
     id: string,
@@ -175,13 +169,6 @@ export function createDeviceRegistry(deps: {
       const row = await store.get(id);
       if (!row) throw controlPlaneError('NOT_FOUND', `device ${id} is not enrolled`);
       return row;
-    },
-
-    async list(query) {
-      const rows = await store.list({ ...query, limit: query.limit + 1 });
-      const page = rows.slice(0, query.limit);
-      const more = rows.length > query.limit;
-      return { devices: page, nextCursor: more ? encodeCursor(page.at(-1)!.id) : null };
     },
 
     async listViews(query) {
