@@ -14,7 +14,7 @@
  * into a merge join that walks the devices primary key from the start, 4,000
  * to 8,000 rows per page with 100,000 devices), so a page reads about as many
  * rows as it matches. The offset is a bound parameter because drizzle drops a
- * literal `.offset(placeholder('zero'))` from the SQL, and any OFFSET clause is the fence.
+ * literal `.offset(0)` from the SQL, and any OFFSET clause is the fence.
  * Further tags are primary-key probes of device_tags.
  */
 import {
