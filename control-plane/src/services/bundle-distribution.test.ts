@@ -25,9 +25,15 @@ import { createBundleDistribution } from './bundle-distribution.ts';
 
 const BLOCK_BYTES = 100;
 const MIN_REPAIR_INTERVAL_MS = 1_000;
+const HOLD_OFF_MS = 5_000;
 
 async function setup(
-  options: { sizeBytes?: number; repairWindowMs?: number; repairBroadcastMin?: number } = {},
+  options: {
+    sizeBytes?: number;
+    repairWindowMs?: number;
+    repairBroadcastMin?: number;
+    rebroadcastHoldOffMs?: number;
+  } = {},
 ) {
   const blobs = createMemoryBlobStore();
   const sizeBytes = options.sizeBytes ?? 9 * BLOCK_BYTES + 37; // 10 blocks, the last short
@@ -44,6 +50,7 @@ async function setup(
     minRepairIntervalMs: MIN_REPAIR_INTERVAL_MS,
     // One asker is enough to broadcast, unless a test looks at direct repairs.
     repairBroadcastMin: options.repairBroadcastMin ?? 1,
+    rebroadcastHoldOffMs: options.rebroadcastHoldOffMs ?? HOLD_OFF_MS,
     publish: (topic, payload) => {
       published.push({ topic, frame: decodeBlockFrame(payload) });
       return Promise.resolve();
@@ -189,6 +196,47 @@ describe('bundle distribution', () => {
         `${deviceTopic('dev-a', 'blocks')} 6`,
       ],
     );
+  });
+
+  it('does not broadcast a block again within the hold-off; its askers are held and counted', async () => {
+    const { bundleId, published, clock, distribution } = await setup({ repairBroadcastMin: 2 });
+    const ask = (deviceId: string, indices: number[]) =>
+      distribution.requestRepair(deviceId, {
+        bundleId,
+        blockCount: 10,
+        missing: bitmapOf(10, indices),
+      });
+    const sent = () => published.map((p) => `${p.topic} ${p.frame.index}`);
+    await distribution.broadcast(bundleId);
+    assert.equal(published.length, 10);
+    published.length = 0;
+
+    // Busy agents ask for blocks still in their socket buffers.
+    clock.nowMs += HOLD_OFF_MS - 1;
+    await ask('dev-a', [2, 3]);
+    await ask('dev-b', [2, 3]);
+    await ask('dev-c', [3]);
+    await ask('dev-d', [4]); // alone: a direct repair is never held
+    await distribution.flushRepairs();
+    assert.deepEqual(sent(), [`${deviceTopic('dev-d', 'blocks')} 4`]);
+    assert.equal(distribution.stats().repairsHeld, 5, 'two askers of block 2, three of block 3');
+
+    // Past the hold-off, agents still missing a block get it broadcast again.
+    clock.nowMs += MIN_REPAIR_INTERVAL_MS;
+    published.length = 0;
+    await ask('dev-a', [3]);
+    await ask('dev-c', [3]);
+    await distribution.flushRepairs();
+    assert.deepEqual(sent(), [`${bundleBlocksTopic(bundleId)} 3`]);
+
+    // That repair broadcast starts a hold-off of its own; block 2's has passed.
+    clock.nowMs += MIN_REPAIR_INTERVAL_MS;
+    published.length = 0;
+    await ask('dev-a', [2, 3]);
+    await ask('dev-b', [2, 3]);
+    await distribution.flushRepairs();
+    assert.deepEqual(sent(), [`${bundleBlocksTopic(bundleId)} 2`]);
+    assert.equal(distribution.stats().repairsHeld, 7);
   });
 
   it('sends pending repairs on its own when the window closes', async () => {

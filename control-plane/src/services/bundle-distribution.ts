@@ -18,6 +18,18 @@
  * block it was just sent alone gets it by broadcast instead (an agent that
  * does not read its own topic still gets its blocks).
  *
+ * A block broadcast less than `rebroadcastHoldOffMs` ago is not broadcast
+ * again: requests for it are held (dropped and counted), and an agent still
+ * missing it asks again on its own backoff. A fleet busier than its repair
+ * timer (a thousand agents in one process, a slow device's radio) asks for
+ * blocks whose broadcast is still in its socket buffer; re-broadcasting each
+ * such request to every downloading agent fed the congestion that caused it:
+ * 24 broadcasts of each block, 21.5 x N x bundle bytes through the broker and
+ * 50,000 duplicate blocks at 1,000 agents (simulator/bench/README.md). The
+ * hold-off is the NACK-suppression interval of reliable-multicast protocols
+ * (NORM, RFC 5740: a repaired block's NACKs are ignored for a hold-off).
+ * Direct repairs are never held: they reach only the device that asked.
+ *
  * A device asking again before `minRepairIntervalMs` is ignored (it cannot
  * make the control plane flood the broker).
  */
@@ -53,6 +65,8 @@ export interface BundleDistributionOptions {
   minRepairIntervalMs?: number;
   /** Devices asking for one block in one window from which it is broadcast, not sent to each. */
   repairBroadcastMin?: number;
+  /** How long after a block's broadcast it is not broadcast again (requests for it are held). */
+  rebroadcastHoldOffMs?: number;
   /** How many prepared bundles to keep in memory. */
   cacheSize?: number;
 }
@@ -77,6 +91,8 @@ export interface BundleDistribution {
     blocksSentDirect: number;
     repairRequests: number;
     repairsIgnored: number;
+    /** Askers of a block whose broadcast was within the hold-off (not re-broadcast). */
+    repairsHeld: number;
   };
   close(): Promise<void>;
 }
@@ -96,6 +112,7 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
   const minRepairIntervalMs = options.minRepairIntervalMs ?? 1_000;
   const cacheSize = options.cacheSize ?? 8;
   const repairBroadcastMin = options.repairBroadcastMin ?? 8;
+  const rebroadcastHoldOffMs = options.rebroadcastHoldOffMs ?? 5_000;
   const prepared = new Map<string, Promise<Prepared>>();
   /**
    * Per bundle: per missing block, the devices that asked for it in this
@@ -108,12 +125,15 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
   const lastRequestAt = new Map<string, number>();
   /** Per device, the blocks of its last direct repair: asked for again, they are broadcast. */
   const lastDirect = new Map<string, { bundleId: string; indices: Set<number> }>();
+  /** Per bundle, per block: when it was last broadcast (ms). */
+  const lastBroadcastAt = new Map<string, Map<number, number>>();
   const counters = {
     blocksSent: 0,
     bytesSent: 0,
     blocksSentDirect: 0,
     repairRequests: 0,
     repairsIgnored: 0,
+    repairsHeld: 0,
   };
   let flushTimer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();
@@ -161,8 +181,25 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
   }
 
   async function send(entry: Prepared, indices: Iterable<number>): Promise<void> {
-    const topic = bundleBlocksTopic(entry.plan.bundleId);
-    for (const index of indices) await publishFrame(topic, frameOf(entry, index));
+    const { bundleId } = entry.plan;
+    const topic = bundleBlocksTopic(bundleId);
+    let sentAt = lastBroadcastAt.get(bundleId);
+    if (!sentAt) {
+      sentAt = new Map();
+      lastBroadcastAt.set(bundleId, sentAt);
+      // Kept for the prepared bundles only (a bounded few).
+      for (const id of lastBroadcastAt.keys()) if (!prepared.has(id)) lastBroadcastAt.delete(id);
+    }
+    for (const index of indices) {
+      sentAt.set(index, options.nowMs());
+      await publishFrame(topic, frameOf(entry, index));
+    }
+  }
+
+  /** Whether `index` of `bundleId` was broadcast within the hold-off. */
+  function heldOff(bundleId: string, index: number): boolean {
+    const at = lastBroadcastAt.get(bundleId)?.get(index);
+    return at !== undefined && options.nowMs() - at < rebroadcastHoldOffMs;
   }
 
   async function flushRepairs(): Promise<void> {
@@ -176,7 +213,8 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
       const direct = new Map<string, number[]>();
       for (const [index, devices] of [...pending.askers].sort(([a], [b]) => a - b)) {
         if (devices.size >= repairBroadcastMin || pending.broadcast.has(index)) {
-          broadcast.push(index);
+          if (heldOff(bundleId, index)) counters.repairsHeld += devices.size;
+          else broadcast.push(index);
           continue;
         }
         for (const deviceId of devices) {
