@@ -200,6 +200,7 @@ export function createDeviceRegistry(deps: {
       const message = await verifyDeviceMessage(payload, {
         expectedDeviceId: deviceId,
         publicKey: device.publicKey,
+        keyId: device.keyId,
       });
       if (message.type !== 'state') {
         throw controlPlaneError('INVALID_REQUEST', `a ${message.type} message on the state topic`);

@@ -376,6 +376,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     return verifyDeviceMessage(payload, {
       expectedDeviceId: deviceId,
       publicKey: device.publicKey,
+      keyId: device.keyId,
     });
   }
 

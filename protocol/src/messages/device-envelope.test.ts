@@ -49,6 +49,16 @@ describe('device-signed messages', () => {
     }
   });
 
+  it('takes the key id from the caller when given, and refuses when it is not the key’s', async () => {
+    const envelope = signDeviceMessage({ deviceId: 'dev-a', message: health(), signer: a });
+    const withKeyId = { ...asA(), keyId: a.keyId };
+    assert.deepEqual(await verifyDeviceMessage(wire(envelope), withKeyId), health());
+    await refused(
+      verifyDeviceMessage(wire(envelope), { ...asA(), keyId: b.keyId }),
+      'BAD_SIGNATURE',
+    );
+  });
+
   it('signs the canonical JSON of { deviceId, message }', () => {
     const envelope = signDeviceMessage({ deviceId: 'dev-a', message: health(), signer: a });
     assert.deepEqual(
