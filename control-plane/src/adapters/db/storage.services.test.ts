@@ -290,3 +290,76 @@ describe(`registry stores (${process.env['DATABASE_URL'] ? 'PostgreSQL' : 'PGlit
     assert.equal((await createAuditStore(database.db).verify()).ok, true);
   });
 });
+
+describe(`device state in batches (${process.env['DATABASE_URL'] ? 'PostgreSQL' : 'PGlite'})`, () => {
+  const ids = ['batch-a', 'batch-b', 'batch-c', 'batch-d'];
+  before(async () => {
+    await database.db.execute(sql`delete from devices where id like 'batch-%'`);
+    for (const id of ids) {
+      await database.db.execute(sql`
+        insert into devices (id, id_folded, public_key, key_id, hardware, tags, agent_version, enrolled_at)
+        values (${id}, ${id}, 'AAAA', ${`key-${id}`}, 'rpi4', '{}'::jsonb, '0.1.0', ${NOW.toISOString()})`);
+    }
+  });
+  after(() => database.db.execute(sql`delete from devices where id like 'batch-%'`));
+
+  const at = (seconds: number) => new Date(Date.UTC(2026, 10, 26, 13, 0, seconds)).toISOString();
+  const update = (id: string, seconds: number, online: boolean, now = NOW) => ({
+    id,
+    state: stateMessage(id, at(seconds), online),
+    now,
+  });
+
+  it('applies a batch as one by one would, in order, and stores the newest of each device', async () => {
+    const store = createDeviceStore(database.db);
+    const modelState = {
+      ...stateMessage('batch-b', at(2), true),
+      model: { name: 'digits', version: '1.2.0', release: 7, bundleId: 'b'.repeat(64) },
+      update: { state: 'probation' as const },
+    };
+    assert.deepEqual(
+      await store.applyStates([
+        update('batch-a', 5, true),
+        update('batch-a', 3, false), // older than the one before it: not applied
+        { id: 'batch-b', state: modelState, now: later(2_000) },
+        update('batch-c', 1, false),
+        update('batch-c', 4, true), // newer than the one before it: applied too
+        update('ghost', 9, true), // no such device
+      ]),
+      [true, false, true, true, true, false],
+    );
+    const a = (await store.get('batch-a'))!;
+    assert.equal(a.online, true);
+    assert.equal(a.stateAt?.toISOString(), at(5));
+    const b = (await store.get('batch-b'))!;
+    assert.deepEqual(
+      [b.modelName, b.modelVersion, b.modelRelease, b.bundleId, b.updateState, b.online],
+      ['digits', '1.2.0', 7, 'b'.repeat(64), 'probation', true],
+    );
+    assert.equal(b.lastSeenAt?.toISOString(), later(2_000).toISOString());
+    const c = (await store.get('batch-c'))!;
+    assert.equal(c.stateAt?.toISOString(), at(4));
+    assert.equal(c.online, true);
+    assert.equal((await store.get('batch-d'))!.stateAt, null, 'a device not in the batch');
+  });
+
+  it('refuses stale and revoked devices’ states in a batch, and applies the rest', async () => {
+    const store = createDeviceStore(database.db);
+    await database.db.execute(
+      sql`update devices set revoked_at = ${NOW.toISOString()} where id = 'batch-d'`,
+    );
+    assert.deepEqual(
+      await store.applyStates([
+        update('batch-a', 5, false), // the same send time as stored: not newer
+        update('batch-b', 1, false), // older than stored
+        update('batch-c', 6, false),
+        update('batch-d', 9, true), // revoked
+      ]),
+      [false, false, true, false],
+    );
+    assert.equal((await store.get('batch-a'))!.online, true);
+    assert.equal((await store.get('batch-c'))!.online, false);
+    assert.equal((await store.get('batch-d'))!.stateAt, null);
+    assert.deepEqual(await store.applyStates([]), []);
+  });
+});
