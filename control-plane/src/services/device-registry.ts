@@ -27,7 +27,12 @@ import { encodeCursor, type DeviceQuery } from '../core/devices/device-query.ts'
 import { controlPlaneError } from '../core/errors.ts';
 import type { Actor } from '../adapters/db/actor.ts';
 import DataLoader from 'dataloader';
-import type { DeviceKeyRow, DeviceRow, DeviceStore } from '../adapters/db/device-store.ts';
+import type {
+  DeviceKeyRow,
+  DeviceRow,
+  DeviceStore,
+  StateUpdate,
+} from '../adapters/db/device-store.ts';
 
 export interface CreatedEnrolmentToken {
   id: string;
@@ -86,6 +91,8 @@ export const KEY_CACHE_TTL_MS = 30_000;
 const KEY_CACHE_MAX = 100_000;
 /** Most device keys read in one query. */
 const KEY_READ_BATCH_MAX = 500;
+/** Most state messages applied in one statement. */
+const STATE_WRITE_BATCH_MAX = 500;
 
 type DeviceKey = { publicKey: Uint8Array; revoked: boolean; keyId: string };
 
@@ -117,6 +124,33 @@ export function createDeviceRegistry(deps: {
       cache: false, // the key cache below is the cache, with its expiry
       maxBatchSize: KEY_READ_BATCH_MAX,
       batchScheduleFn: (dispatch) => void reading.then(() => setImmediate(dispatch)),
+    },
+  );
+
+  // State messages are applied in batches the same way: those arriving while
+  // one write is in flight go together in the next statement. A rollout
+  // sends six per device, and one statement per message cost about 1 ms of
+  // PGlite's time each, against 35-100 us per row batched (DeviceStore
+  // `applyStates`). A batch that fails is retried message by message, so one
+  // message the database refuses cannot fail the others with it.
+  let writing: Promise<unknown> = Promise.resolve();
+  const stateWriter = new DataLoader<StateUpdate, boolean>(
+    async (updates) => {
+      const write = store.applyStates(updates);
+      writing = write.catch(() => undefined);
+      try {
+        return await write;
+      } catch (error) {
+        if (updates.length === 1) throw error;
+        return Promise.all(
+          updates.map((u) => store.applyState(u.id, u.state, u.now).catch((e: Error) => e)),
+        );
+      }
+    },
+    {
+      cache: false,
+      maxBatchSize: STATE_WRITE_BATCH_MAX,
+      batchScheduleFn: (dispatch) => void writing.then(() => setImmediate(dispatch)),
     },
   );
 
@@ -205,7 +239,7 @@ export function createDeviceRegistry(deps: {
       if (message.type !== 'state') {
         throw controlPlaneError('INVALID_REQUEST', `a ${message.type} message on the state topic`);
       }
-      const applied = await store.applyState(deviceId, message, now());
+      const applied = await stateWriter.load({ id: deviceId, state: message, now: now() });
       for (const listener of stateListeners) await listener(deviceId, message);
       return applied;
     },
