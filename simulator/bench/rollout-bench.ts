@@ -448,10 +448,13 @@ const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
 
 /**
  * `--count-queries`: counts the control plane's SQL statements and the rows
- * they return, by statement (drizzle's PGlite driver is wrapped; wall times
+ * they return during the rollout (from its request to the end), by statement (drizzle's PGlite driver is wrapped; wall times
  * would include PGlite's queue, so none are given).
  */
-function countQueries(): () => { sql: string; calls: number; rows: number }[] {
+function countQueries(): {
+  top: () => { sql: string; calls: number; rows: number }[];
+  reset: () => void;
+} {
   const counts = new Map<string, { calls: number; rows: number }>();
   const proto = PglitePreparedQuery.prototype as unknown as {
     queryWithCache: (
@@ -473,11 +476,14 @@ function countQueries(): () => { sql: string; calls: number; rows: number }[] {
       return result;
     });
   };
-  return () =>
-    [...counts]
-      .map(([sql, c]) => ({ sql, ...c }))
-      .sort((a, b) => b.rows + b.calls - (a.rows + a.calls))
-      .slice(0, 12);
+  return {
+    top: () =>
+      [...counts]
+        .map(([sql, c]) => ({ sql, ...c }))
+        .sort((a, b) => b.rows + b.calls - (a.rows + a.calls))
+        .slice(0, 12),
+    reset: () => counts.clear(),
+  };
 }
 
 type FleetProcess = BenchChild<ToFleet, FromFleet>;
@@ -735,6 +741,7 @@ async function runBench(options: BenchOptions): Promise<void> {
   let rollout: Awaited<ReturnType<typeof runRollout>> | null = null;
   try {
     enrolment = await enrolFleet(stage, fleet, options);
+    queries?.reset(); // the rollout's statements only
     rollout = await runRollout(stage, fleet, options, meter, problems, () => lastProgress);
   } catch (error) {
     fail('the rollout run')(error);
@@ -801,7 +808,7 @@ async function runBench(options: BenchOptions): Promise<void> {
       },
       bareBroker: bare,
       ...checkTargets(options.agents, rollout?.allCommittedMs ?? null, bare?.deliverMs ?? null),
-      ...(queries ? { controlPlaneQueries: queries() } : {}),
+      ...(queries ? { controlPlaneQueries: queries.top() } : {}),
       clean: problems.length === 0,
       problems,
       totalS: Math.round((wallMs() - startedMs) / 1000),
