@@ -562,7 +562,7 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
           routeReport(deviceId, message);
           return;
         case 'health': {
-          for (const { rollout } of await store.rolloutsForDevice(deviceId)) {
+          for (const rollout of await routing.memberRollouts(deviceId)) {
             if (
               rollout.model.release !== message.model.release ||
               rollout.model.name !== message.model.name
