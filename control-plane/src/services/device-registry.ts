@@ -93,6 +93,13 @@ const KEY_CACHE_MAX = 100_000;
 const KEY_READ_BATCH_MAX = 500;
 /** Most state messages applied in one statement. */
 const STATE_WRITE_BATCH_MAX = 500;
+/**
+ * How long a state write waits for others to join it. Without it a write
+ * that finishes quickly leaves the next to the few messages that arrived
+ * meanwhile: 2.8 a statement in a 1,000-device rollout. State is telemetry;
+ * 10 ms later is not noticed.
+ */
+const STATE_WRITE_WINDOW_MS = 10;
 
 type DeviceKey = { publicKey: Uint8Array; revoked: boolean; keyId: string };
 
@@ -128,7 +135,8 @@ export function createDeviceRegistry(deps: {
   );
 
   // State messages are applied in batches the same way: those arriving while
-  // one write is in flight go together in the next statement. A rollout
+  // one write is in flight, or within STATE_WRITE_WINDOW_MS, go together in
+  // the next statement. A rollout
   // sends six per device, and one statement per message cost about 1 ms of
   // PGlite's time each, against 35-100 us per row batched (DeviceStore
   // `applyStates`). A batch that fails is retried message by message, so one
@@ -150,7 +158,8 @@ export function createDeviceRegistry(deps: {
     {
       cache: false,
       maxBatchSize: STATE_WRITE_BATCH_MAX,
-      batchScheduleFn: (dispatch) => void writing.then(() => setImmediate(dispatch)),
+      batchScheduleFn: (dispatch) =>
+        void writing.then(() => setTimeout(dispatch, STATE_WRITE_WINDOW_MS)),
     },
   );
 
