@@ -45,7 +45,7 @@ import {
   type UpdateState,
 } from '@fleet/protocol';
 import { controlPlaneError } from '../core/errors.ts';
-import { startRollout, stepRollout } from '../core/rollouts/rollout-engine.ts';
+import { startRollout, stepRolloutEvents } from '../core/rollouts/rollout-engine.ts';
 import type {
   RolloutCommand,
   RolloutDecision,
@@ -222,32 +222,26 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     const result = await store.update(
       id,
       (current) => {
-        const devices = new Map(current.devices.map((d) => [d.deviceId, d]));
-        const changed = new Map<string, (typeof current.devices)[number]>();
-        let rollout = current.rollout;
-        for (const event of events) {
-          const step = stepRollout({
-            rollout,
-            devices: [...devices.values()],
-            event,
-            nowMs: options.nowMs(),
-            ...(options.random ? { random: options.random } : {}),
-          });
-          rollout = step.rollout;
-          for (const d of step.devices) {
-            devices.set(d.deviceId, d);
-            changed.set(d.deviceId, d);
-          }
-          commands.push(...step.commands);
-          decisions.push(...step.decisions);
-        }
+        // The batch as one engine step, at one time (rollout-engine.ts
+        // `stepRolloutEvents`: the result of stepping event by event, without
+        // settling over every device after each of them).
+        const step = stepRolloutEvents({
+          rollout: current.rollout,
+          devices: current.devices,
+          events,
+          nowMs: options.nowMs(),
+          ...(options.random ? { random: options.random } : {}),
+        });
+        const { rollout } = step;
+        commands.push(...step.commands);
+        decisions.push(...step.decisions);
         model = rollout.model;
-        if (rollout === current.rollout && changed.size === 0) return null;
+        if (rollout === current.rollout && step.devices.length === 0) return null;
         const known = new Set(current.devices.map((d) => d.deviceId));
         return {
           rollout,
-          changedDevices: [...changed.values()].filter((d) => known.has(d.deviceId)),
-          newDevices: [...changed.values()].filter((d) => !known.has(d.deviceId)),
+          changedDevices: step.devices.filter((d) => known.has(d.deviceId)),
+          newDevices: step.devices.filter((d) => !known.has(d.deviceId)),
           audit: auditOf(decisions),
         };
       },

@@ -3,14 +3,16 @@
  * started waves and only while running (or to a joiner after completion), no
  * unknown status, no final device made non-final, no advance past a wave over
  * its failure limit, a running rollout never left above it, every step
- * idempotent, and every command justified by the device's state.
+ * idempotent, and every command justified by the device's state. And a
+ * batch of events stepped at once (`stepRolloutEvents`, what the service
+ * does) gives exactly what stepping them one by one at that time gives.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isFleetError, UPDATE_STATES } from '@fleet/protocol';
 import { MODEL, PREVIOUS, ROLLOUT_ID, T0, deviceIds } from './__fixtures__/rollout-harness.ts';
-import { startRollout, stepRollout } from './rollout-engine.ts';
+import { startRollout, stepRollout, stepRolloutEvents } from './rollout-engine.ts';
 import type { RolloutEvent, RolloutStep } from './rollout-events.ts';
 import { buildPolicy } from './rollout-spec.ts';
 import type { RolloutDevice, RolloutSnapshot } from './rollout-types.ts';
@@ -305,5 +307,96 @@ describe('rollout engine properties', () => {
       }),
       { numRuns: 400 },
     );
+  });
+
+  it('a batch stepped at once equals its events stepped one by one', () => {
+    const scenario = fc.record({
+      fleet: fc.integer({ min: 1, max: 16 }),
+      policy: policyArb,
+      // Each batch: its events, applied at one time.
+      batches: fc.array(fc.array(eventArb(), { minLength: 1, maxLength: 12 }), { maxLength: 12 }),
+    });
+    let batchesCompared = 0;
+    fc.assert(
+      fc.property(scenario, ({ fleet, policy, batches }) => {
+        const ids = deviceIds(fleet);
+        const [maxFailure, successRatio] = policy.limits as [number, number];
+        const start = startRollout({
+          id: ROLLOUT_ID,
+          model: MODEL,
+          selector: { tags: { ring: 'beta' } },
+          policy: buildPolicy({
+            waves: policy.waves,
+            bake: policy.bake,
+            maxFailure,
+            successRatio,
+            retries: policy.retries,
+            retryBackoff: policy.retryBackoff,
+          }),
+          devices: ids.map((deviceId) => ({ deviceId, previousModel: PREVIOUS })),
+          nowMs: T0,
+        });
+        let world: World = {
+          rollout: start.rollout,
+          devices: new Map(start.devices.map((d) => [d.deviceId, d])),
+        };
+        let nowMs = T0;
+        for (const batch of batches) {
+          nowMs += batch[0]!.dtMs;
+          const jitter = batch[0]!.jitter;
+          const events = batch.map(({ event }) => toEvent(event, ids, world));
+          // One by one, as the service used to.
+          let folded: { world: World; commands: unknown[]; decisions: unknown[] } | 'conflict' = {
+            world,
+            commands: [],
+            decisions: [],
+          };
+          try {
+            for (const event of events) {
+              const step = stepRollout({
+                rollout: folded.world.rollout,
+                devices: [...folded.world.devices.values()],
+                event,
+                nowMs,
+                random: () => jitter,
+              });
+              folded = {
+                world: apply(folded.world, step),
+                commands: [...folded.commands, ...step.commands],
+                decisions: [...folded.decisions, ...step.decisions],
+              };
+            }
+          } catch (error) {
+            assert.ok(isFleetError(error, 'CONFLICT'), String(error));
+            folded = 'conflict';
+          }
+          const batched = () =>
+            stepRolloutEvents({
+              rollout: world.rollout,
+              devices: [...world.devices.values()],
+              events,
+              nowMs,
+              random: () => jitter,
+            });
+          if (folded === 'conflict') {
+            assert.throws(batched, (error) => isFleetError(error, 'CONFLICT'));
+            continue; // the service's transaction changes nothing
+          }
+          const step = batched();
+          const next = apply(world, step);
+          assert.deepEqual(next.rollout, folded.world.rollout);
+          assert.deepEqual(
+            [...next.devices].sort(([a], [b]) => a.localeCompare(b)),
+            [...folded.world.devices].sort(([a], [b]) => a.localeCompare(b)),
+          );
+          assert.deepEqual(step.commands, folded.commands);
+          assert.deepEqual(step.decisions, folded.decisions);
+          batchesCompared += 1;
+          world = next;
+        }
+      }),
+      { numRuns: 400 },
+    );
+    assert.ok(batchesCompared > 1_000, `${batchesCompared} batches compared`);
   });
 });

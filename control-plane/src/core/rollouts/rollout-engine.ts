@@ -181,6 +181,49 @@ export function stepRollout(input: StepRolloutInput): RolloutStep {
   return stepResult(ctx);
 }
 
+export interface StepRolloutEventsInput extends Omit<StepRolloutInput, 'event'> {
+  /** Applied in order, all at `nowMs`. */
+  events: readonly RolloutEvent[];
+}
+
+/**
+ * `stepRollout` over `events` in order, at one time, as one step: the same
+ * result as calling it once per event, feeding each its predecessor's
+ * rollout and devices, and concatenating the commands and decisions (the
+ * property tests hold them equal); throws as the first throwing event would.
+ *
+ * Why: each `stepRollout` builds a map of all the rollout's devices and
+ * settles over all of them (steps 2-5), so a batch of E events cost E x N.
+ * Here the devices are mapped once, and steps 2-5 run only after an event
+ * that changed something: after one that changed nothing, at the same time,
+ * they would find what the previous run of them left, and change nothing
+ * (every step is idempotent). A progress report that changes no status, the
+ * most common event of a rollout, costs one map lookup.
+ */
+export function stepRolloutEvents(input: StepRolloutEventsInput): RolloutStep {
+  const ctx = createContext(input.rollout, input.devices, input.nowMs, input.random);
+  let settled = false;
+  for (const event of input.events) {
+    const before = {
+      rollout: ctx.rollout,
+      puts: ctx.puts,
+      commands: ctx.commands.length,
+      decisions: ctx.decisions.length,
+    };
+    applyEvent(ctx, event);
+    const changed =
+      ctx.rollout !== before.rollout ||
+      ctx.puts !== before.puts ||
+      ctx.commands.length !== before.commands ||
+      ctx.decisions.length !== before.decisions;
+    if (changed || !settled) {
+      settle(ctx);
+      settled = true;
+    }
+  }
+  return stepResult(ctx);
+}
+
 function applyEvent(ctx: StepContext, event: RolloutEvent): void {
   switch (event.type) {
     case 'tick':

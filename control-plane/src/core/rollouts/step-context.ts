@@ -18,6 +18,8 @@ export interface StepContext {
   rollout: RolloutSnapshot;
   readonly devices: Map<string, RolloutDevice>;
   readonly changed: Set<string>;
+  /** Devices replaced so far (`putDevice` calls), so a caller can tell a step changed one. */
+  puts: number;
   readonly commands: RolloutCommand[];
   readonly decisions: RolloutDecision[];
   readonly nowMs: number;
@@ -35,6 +37,7 @@ export function createContext(
     rollout,
     devices: new Map(devices.map((device) => [device.deviceId, device])),
     changed: new Set(),
+    puts: 0,
     commands: [],
     decisions: [],
     nowMs,
@@ -67,6 +70,7 @@ export function putDevice(ctx: StepContext, device: RolloutDevice): RolloutDevic
   const next = { ...device, updatedAtMs: ctx.nowMs };
   ctx.devices.set(device.deviceId, next);
   ctx.changed.add(device.deviceId);
+  ctx.puts += 1;
   return next;
 }
 
