@@ -36,6 +36,8 @@ const ERROR_CODES = [
   'CRASHED_DURING_UPDATE',
 ];
 
+type PolicyDraw = typeof policyArb extends fc.Arbitrary<infer T> ? T : never;
+
 const policyArb = fc.record({
   waves: fc.constantFrom('all', '10%,all', '1,50%,all', '1%,10%,50%,100%', '2,5,all'),
   bake: fc.constantFrom('0s', '1m', '10m'),
@@ -233,6 +235,30 @@ function apply(world: World, step: RolloutStep): World {
   return { rollout: step.rollout, devices };
 }
 
+/** A rollout of `ids` under a random policy, started at T0. */
+function startWorld(ids: readonly string[], policy: PolicyDraw): World {
+  const [maxFailure, successRatio] = policy.limits as [number, number];
+  const start = startRollout({
+    id: ROLLOUT_ID,
+    model: MODEL,
+    selector: { tags: { ring: 'beta' } },
+    policy: buildPolicy({
+      waves: policy.waves,
+      bake: policy.bake,
+      maxFailure,
+      successRatio,
+      retries: policy.retries,
+      retryBackoff: policy.retryBackoff,
+    }),
+    devices: ids.map((deviceId) => ({ deviceId, previousModel: PREVIOUS })),
+    nowMs: T0,
+  });
+  return {
+    rollout: start.rollout,
+    devices: new Map(start.devices.map((d) => [d.deviceId, d])),
+  };
+}
+
 describe('rollout engine properties', () => {
   it('hold for random event sequences', () => {
     const scenario = fc.record({
@@ -243,26 +269,7 @@ describe('rollout engine properties', () => {
     fc.assert(
       fc.property(scenario, ({ fleet, policy, events }) => {
         const ids = deviceIds(fleet);
-        const [maxFailure, successRatio] = policy.limits as [number, number];
-        const start = startRollout({
-          id: ROLLOUT_ID,
-          model: MODEL,
-          selector: { tags: { ring: 'beta' } },
-          policy: buildPolicy({
-            waves: policy.waves,
-            bake: policy.bake,
-            maxFailure,
-            successRatio,
-            retries: policy.retries,
-            retryBackoff: policy.retryBackoff,
-          }),
-          devices: ids.map((deviceId) => ({ deviceId, previousModel: PREVIOUS })),
-          nowMs: T0,
-        });
-        let world: World = {
-          rollout: start.rollout,
-          devices: new Map(start.devices.map((d) => [d.deviceId, d])),
-        };
+        let world = startWorld(ids, policy);
         let nowMs = T0;
         for (const { dtMs, jitter, event: raw } of events) {
           nowMs += dtMs;
@@ -320,26 +327,7 @@ describe('rollout engine properties', () => {
     fc.assert(
       fc.property(scenario, ({ fleet, policy, batches }) => {
         const ids = deviceIds(fleet);
-        const [maxFailure, successRatio] = policy.limits as [number, number];
-        const start = startRollout({
-          id: ROLLOUT_ID,
-          model: MODEL,
-          selector: { tags: { ring: 'beta' } },
-          policy: buildPolicy({
-            waves: policy.waves,
-            bake: policy.bake,
-            maxFailure,
-            successRatio,
-            retries: policy.retries,
-            retryBackoff: policy.retryBackoff,
-          }),
-          devices: ids.map((deviceId) => ({ deviceId, previousModel: PREVIOUS })),
-          nowMs: T0,
-        });
-        let world: World = {
-          rollout: start.rollout,
-          devices: new Map(start.devices.map((d) => [d.deviceId, d])),
-        };
+        let world = startWorld(ids, policy);
         let nowMs = T0;
         for (const batch of batches) {
           nowMs += batch[0]!.dtMs;
