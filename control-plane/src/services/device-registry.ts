@@ -136,11 +136,11 @@ export function createDeviceRegistry(deps: {
 
   // State messages are applied in batches the same way: those arriving while
   // one write is in flight, or within STATE_WRITE_WINDOW_MS, go together in
-  // the next statement. A rollout
-  // sends six per device, and one statement per message cost about 1 ms of
-  // PGlite's time each, against 35-100 us per row batched (DeviceStore
-  // `applyStates`). A batch that fails is retried message by message, so one
-  // message the database refuses cannot fail the others with it.
+  // the next statement. A rollout sends six per device, and one statement
+  // per message cost about 1 ms of PGlite's time each, against 35-100 us per
+  // row batched (DeviceStore `applyStates`). A batch that fails is retried
+  // message by message, so one message the database refuses cannot fail the
+  // others with it.
   let writing: Promise<unknown> = Promise.resolve();
   const stateWriter = new DataLoader<StateUpdate, boolean>(
     async (updates) => {

@@ -127,8 +127,8 @@ export function createDeviceStore(db: Database): DeviceStore {
   async function applyStates(updates: readonly StateUpdate[]): Promise<boolean[]> {
     // One statement for many devices: a state write costs about 1 ms of
     // PGlite's time alone and 35-100 us per row in batches of 100-16
-    // (bench/README.md); a rollout sends six per device. Retained and QoS 1
-    // messages arrive again; only a newer send time applies.
+    // (simulator/bench/README.md); a rollout sends six per device. Retained
+    // and QoS 1 messages arrive again; only a newer send time applies.
     const applied = updates.map(() => false);
     for (const round of rounds(updates)) {
       const rows = round.map((index) => {
