@@ -24,8 +24,8 @@
  * timer (a thousand agents in one process, a slow device's radio) asks for
  * blocks whose broadcast is still in its socket buffer; re-broadcasting each
  * such request to every downloading agent fed the congestion that caused it:
- * 24 broadcasts of each block, 21.5 x N x bundle bytes through the broker and
- * 50,000 duplicate blocks at 1,000 agents (simulator/bench/README.md). The
+ * 34 broadcasts of each block, 26 x N x bundle bytes through the broker and
+ * 57,522 duplicate blocks at 1,000 agents (simulator/bench/README.md). The
  * hold-off is the NACK-suppression interval of reliable-multicast protocols
  * (NORM, RFC 5740: a repaired block's NACKs are ignored for a hold-off).
  * Direct repairs are never held: they reach only the device that asked.
