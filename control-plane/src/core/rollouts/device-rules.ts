@@ -45,6 +45,7 @@ import {
   decide,
   durationLabel,
   isFinal,
+  isInFlight,
   modelLabel,
   putDevice,
   ratioLabel,
@@ -241,14 +242,22 @@ export function applyHealth(ctx: StepContext, health: HealthEvent): void {
 /** Times out in-flight devices whose last deploy is `deviceTimeoutMs` old. */
 export function expireTimeouts(ctx: StepContext): void {
   const { deviceTimeoutMs } = ctx.rollout.policy;
+  // Nothing in flight was sent early enough to have timed out.
+  if (ctx.nowMs - ctx.inFlightSentFloorMs < deviceTimeoutMs) return;
+  let floor = Infinity;
   for (const device of ctx.devices.values()) {
-    if (PROGRESS_RANK[device.status] === undefined || device.lastSentAtMs === null) continue;
-    if (ctx.nowMs - device.lastSentAtMs < deviceTimeoutMs) continue;
+    if (!isInFlight(device)) continue;
+    if (ctx.nowMs - device.lastSentAtMs! < deviceTimeoutMs) {
+      floor = Math.min(floor, device.lastSentAtMs!);
+      continue;
+    }
     const message = `no final report within ${durationLabel(deviceTimeoutMs)} of deploy attempt ${device.attempts} (last seen ${device.status})`;
     const ids = { deviceId: device.deviceId, wave: device.wave, code: 'DEVICE_TIMEOUT' };
     decide(ctx, 'device-timed-out', `${device.deviceId}: ${message}`, ids);
     retryOrFail(ctx, device, { code: 'DEVICE_TIMEOUT', message }, { deviceStopped: false });
   }
+  // Exact now: the devices still in flight; the timed-out ones became pending or failed.
+  ctx.inFlightSentFloorMs = floor;
 }
 
 /** Sends the deploy to one device now (first attempt or a retry). */
@@ -268,9 +277,17 @@ export function sendDeploy(ctx: StepContext, device: RolloutDevice): void {
 
 /** Deploys to every pending device of a started wave whose retry, if any, is due. */
 export function dispatchDeploys(ctx: StepContext): void {
+  // No pending device is due yet.
+  if (ctx.pendingDueFloorMs > ctx.nowMs) return;
+  let floor = Infinity;
   for (const device of ctx.devices.values()) {
     if (device.status !== 'pending' || device.wave > ctx.rollout.currentWave) continue;
-    if (device.nextAttemptAtMs !== null && device.nextAttemptAtMs > ctx.nowMs) continue;
+    if (device.nextAttemptAtMs !== null && device.nextAttemptAtMs > ctx.nowMs) {
+      floor = Math.min(floor, device.nextAttemptAtMs);
+      continue;
+    }
     sendDeploy(ctx, device);
   }
+  // Exact now: the retries still waiting; the due devices were sent.
+  ctx.pendingDueFloorMs = floor;
 }

@@ -31,7 +31,9 @@ import {
   percent,
   putDevice,
   ratioLabel,
-  startedDevices,
+  countDevices,
+  countStarted,
+  FINAL_STATUSES,
   waveLabel,
   type StepContext,
 } from './step-context.ts';
@@ -44,11 +46,11 @@ const SLACK = 1e-9;
 /** Aborts the rollout when the failed share of the started devices is above the limit. */
 export function enforceFailureLimit(ctx: StepContext): 'aborted' | 'within-limit' {
   const { policy, currentWave } = ctx.rollout;
-  const started = startedDevices(ctx);
-  const failed = started.filter((device) => device.status === 'failed').length;
-  if (failed <= policy.maxFailureRatio * started.length + SLACK) return 'within-limit';
+  const started = countStarted(ctx);
+  const failed = countStarted(ctx, 'failed');
+  if (failed <= policy.maxFailureRatio * started + SLACK) return 'within-limit';
   const waves = currentWave === 0 ? 'wave 1' : `waves 1-${currentWave + 1}`;
-  const reason = `${waveLabel(ctx, currentWave)}: ${failed} of ${started.length} devices started so far (${waves}) failed (${percent(failed, started.length)}), above the ${ratioLabel(policy.maxFailureRatio)} limit`;
+  const reason = `${waveLabel(ctx, currentWave)}: ${failed} of ${started} devices started so far (${waves}) failed (${percent(failed, started)}), above the ${ratioLabel(policy.maxFailureRatio)} limit`;
   abortRollout(ctx, reason, undefined);
   return 'aborted';
 }
@@ -85,15 +87,10 @@ interface WaveShare {
 }
 
 function waveShare(ctx: StepContext): WaveShare {
-  const started = startedDevices(ctx);
-  const succeeded = started.filter((device) => device.status === 'succeeded').length;
-  const needed = Math.ceil(ctx.rollout.policy.successRatio * started.length - SLACK);
-  return {
-    succeeded,
-    total: started.length,
-    needed,
-    reached: started.length > 0 && succeeded >= needed,
-  };
+  const total = countStarted(ctx);
+  const succeeded = countStarted(ctx, 'succeeded');
+  const needed = Math.ceil(ctx.rollout.policy.successRatio * total - SLACK);
+  return { succeeded, total, needed, reached: total > 0 && succeeded >= needed };
 }
 
 /** Sets or clears when the current wave reached its success share. */
@@ -128,17 +125,17 @@ export function advanceOrComplete(ctx: StepContext): boolean {
 
 export function startWave(ctx: StepContext, wave: number): void {
   patchRollout(ctx, { currentWave: wave, waveStartedAtMs: ctx.nowMs, waveSucceededAtMs: null });
-  const devices = [...ctx.devices.values()];
-  const joining = devices.filter((device) => device.wave === wave).length;
-  const total = devices.filter((device) => device.wave <= wave).length;
-  const reason = `${waveLabel(ctx, wave)} started: deploying to ${joining} more device(s), ${total} of ${devices.length} in all`;
+  // The new wave's pending devices are due now.
+  ctx.pendingDueFloorMs = -Infinity;
+  const total = countDevices(ctx, { maxWave: wave });
+  const joining = total - countDevices(ctx, { maxWave: wave - 1 });
+  const reason = `${waveLabel(ctx, wave)} started: deploying to ${joining} more device(s), ${total} of ${ctx.devices.size} in all`;
   decide(ctx, 'wave-started', reason, { wave });
 }
 
 function completeIfAllFinal(ctx: StepContext, figures: string): void {
-  const devices = [...ctx.devices.values()];
-  if (!devices.every(isFinal)) return;
-  const failed = devices.filter((device) => device.status === 'failed').length;
+  if (countDevices(ctx, { statuses: FINAL_STATUSES }) !== ctx.devices.size) return;
+  const failed = countDevices(ctx, { statuses: new Set(['failed']) });
   const reason = `all ${ctx.rollout.policy.waves.length} waves done: ${figures}; ${failed} failed; ${modelLabel(ctx.rollout.model)} rolled out`;
   patchRollout(ctx, { status: 'completed', reason });
   decide(ctx, 'completed', reason, { wave: ctx.rollout.currentWave });

@@ -25,6 +25,24 @@ export interface StepContext {
   readonly nowMs: number;
   /** Jitter source for retry delays, [0, 1); none means no jitter. */
   readonly random: (() => number) | undefined;
+  /**
+   * How many devices of each wave are in each status, kept by `putDevice`:
+   * the ratio rules read these instead of going over every device, so an
+   * event that changes one device costs O(waves), not O(devices).
+   */
+  readonly tally: Map<number, Map<RolloutDeviceStatus, number>>;
+  /**
+   * Lower bounds that let the two scans of a step (timeouts, deploys) skip
+   * when they cannot find anything. Each may be lower than the truth (a
+   * device that left the state keeps the bound low until the next scan
+   * recomputes it), never higher, so a skipped scan is one that would have
+   * changed nothing.
+   *   inFlightSentFloorMs  no device in flight was sent before this
+   *   pendingDueFloorMs    no pending device of a started wave is due
+   *                        before this (-Infinity: one may be due now)
+   */
+  inFlightSentFloorMs: number;
+  pendingDueFloorMs: number;
 }
 
 export function createContext(
@@ -33,16 +51,25 @@ export function createContext(
   nowMs: number,
   random?: () => number,
 ): StepContext {
-  return {
+  const ctx: StepContext = {
     rollout,
-    devices: new Map(devices.map((device) => [device.deviceId, device])),
+    devices: new Map(),
     changed: new Set(),
     puts: 0,
     commands: [],
     decisions: [],
     nowMs,
     random,
+    tally: new Map(),
+    inFlightSentFloorMs: Infinity,
+    pendingDueFloorMs: Infinity,
   };
+  for (const device of devices) {
+    ctx.devices.set(device.deviceId, device);
+    count(ctx, device, 1);
+    lowerFloors(ctx, device);
+  }
+  return ctx;
 }
 
 export function stepResult(ctx: StepContext): RolloutStep {
@@ -65,13 +92,68 @@ export function isFinal(device: RolloutDevice): boolean {
   return FINAL_STATUSES.has(device.status);
 }
 
+/** A deploy is out and no final report is in: the statuses a device timeout applies to. */
+export const IN_FLIGHT_STATUSES: ReadonlySet<RolloutDeviceStatus> = new Set([
+  'sent',
+  'updating',
+  'probation',
+]);
+
+export function isInFlight(device: RolloutDevice): boolean {
+  return IN_FLIGHT_STATUSES.has(device.status) && device.lastSentAtMs !== null;
+}
+
 /** Replaces one device (stamped with the step's time) and remembers it changed. */
 export function putDevice(ctx: StepContext, device: RolloutDevice): RolloutDevice {
   const next = { ...device, updatedAtMs: ctx.nowMs };
+  const previous = ctx.devices.get(device.deviceId);
+  if (previous) count(ctx, previous, -1);
+  count(ctx, next, 1);
+  lowerFloors(ctx, next);
   ctx.devices.set(device.deviceId, next);
   ctx.changed.add(device.deviceId);
   ctx.puts += 1;
   return next;
+}
+
+function count(ctx: StepContext, device: RolloutDevice, delta: 1 | -1): void {
+  let wave = ctx.tally.get(device.wave);
+  if (!wave) ctx.tally.set(device.wave, (wave = new Map<RolloutDeviceStatus, number>()));
+  wave.set(device.status, (wave.get(device.status) ?? 0) + delta);
+}
+
+function lowerFloors(ctx: StepContext, device: RolloutDevice): void {
+  if (isInFlight(device)) {
+    ctx.inFlightSentFloorMs = Math.min(ctx.inFlightSentFloorMs, device.lastSentAtMs!);
+  } else if (device.status === 'pending' && device.wave <= ctx.rollout.currentWave) {
+    ctx.pendingDueFloorMs = Math.min(ctx.pendingDueFloorMs, device.nextAttemptAtMs ?? -Infinity);
+  }
+}
+
+/**
+ * Devices of waves up to `maxWave` (every wave when omitted) with one of the
+ * statuses (any when omitted), from the tally.
+ */
+export function countDevices(
+  ctx: StepContext,
+  filter: { maxWave?: number; statuses?: ReadonlySet<RolloutDeviceStatus> } = {},
+): number {
+  let total = 0;
+  for (const [wave, byStatus] of ctx.tally) {
+    if (filter.maxWave !== undefined && wave > filter.maxWave) continue;
+    for (const [status, n] of byStatus) {
+      if (!filter.statuses || filter.statuses.has(status)) total += n;
+    }
+  }
+  return total;
+}
+
+/** Devices of the waves started so far, with one of the statuses (any when omitted). */
+export function countStarted(ctx: StepContext, ...statuses: RolloutDeviceStatus[]): number {
+  return countDevices(ctx, {
+    maxWave: ctx.rollout.currentWave,
+    ...(statuses.length > 0 ? { statuses: new Set(statuses) } : {}),
+  });
 }
 
 export function patchRollout(ctx: StepContext, patch: Partial<RolloutSnapshot>): void {
@@ -85,11 +167,6 @@ export function decide(
   extra: Omit<RolloutDecision, 'kind' | 'reason' | 'atMs'> = {},
 ): void {
   ctx.decisions.push({ kind, reason, atMs: ctx.nowMs, ...extra });
-}
-
-/** The devices of the waves started so far (all of them once the last wave started). */
-export function startedDevices(ctx: StepContext): RolloutDevice[] {
-  return [...ctx.devices.values()].filter((device) => device.wave <= ctx.rollout.currentWave);
 }
 
 export function waveLabel(ctx: StepContext, wave: number): string {
