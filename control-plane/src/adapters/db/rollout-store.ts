@@ -425,11 +425,18 @@ async function applyChange(
   }
 }
 
-/** The selected devices after a change, in device id order. */
+/**
+ * The selected devices after a change, in device id order. `loaded` is in
+ * that order already (the query sorts, and so did the last merge), and a
+ * changed device keeps its place, so only new devices call for a sort: a
+ * batch of reports on a 10,000-device rollout does not sort 10,000 ids.
+ */
 function mergeDevices(loaded: Map<string, RolloutDevice>, change: RolloutChange) {
   const merged = new Map(loaded);
-  for (const d of [...change.changedDevices, ...(change.newDevices ?? [])])
-    merged.set(d.deviceId, d);
+  for (const d of change.changedDevices) merged.set(d.deviceId, d);
+  const newDevices = change.newDevices ?? [];
+  if (newDevices.length === 0) return [...merged.values()];
+  for (const d of newDevices) merged.set(d.deviceId, d);
   return [...merged.values()].sort((a, b) =>
     a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0,
   );
