@@ -10,7 +10,7 @@
 // Mosquitto through DATABASE_URL / MQTT_URL.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 
 const args = process.argv.slice(2);
 const servicesOnly = args.includes('--services');
@@ -31,7 +31,31 @@ function collect(dir, out) {
   return out;
 }
 
-const files = dirs.flatMap((d) => collect(resolve(d), [])).sort();
+// The longest files (tens of seconds each: training, fleets of real agents)
+// start first, longest first, so that the run does not end with one core
+// idle while the other finishes a long file started last (in path order the
+// Byzantine training file, 47-68 s, started near the end). Paths from the
+// repository root; a file missing here only runs in path order.
+const LONGEST_FIRST = [
+  'firmware-bundles/src/adapters/tfjs/train-reference.test.ts',
+  'simulator/src/fl/byzantine.test.ts',
+  'simulator/src/fleet/rollout.services.test.ts',
+  'simulator/src/fleet/drift.services.test.ts',
+  'simulator/src/fleet/fl-round.services.test.ts',
+  'simulator/src/fleet/faults-control-plane-restart.services.test.ts',
+  'simulator/src/fleet/agent-daemon.services.test.ts',
+  'simulator/src/fleet/faults-broker-restart.services.test.ts',
+  'simulator/src/fleet/faults-download-resume.services.test.ts',
+  'control-plane/src/cli/up-command.test.ts',
+];
+const root = resolve(import.meta.dirname, '..');
+const rank = (file) => {
+  const at = LONGEST_FIRST.indexOf(relative(root, file).split(sep).join('/'));
+  return at === -1 ? LONGEST_FIRST.length : at;
+};
+const files = dirs
+  .flatMap((d) => collect(resolve(d), []))
+  .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')}`);
   process.exit(1);
