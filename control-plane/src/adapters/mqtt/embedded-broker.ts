@@ -16,6 +16,7 @@ import {
   type DeviceDirectory,
   type DeviceOf,
 } from './device-access-hooks.ts';
+import { indexRetainedMessages } from './retained-index.ts';
 import { guardConnection, type ConnectionDropReason } from './guarded-connection.ts';
 import {
   createWorkQueue,
@@ -85,6 +86,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     onError,
   });
   storeOnlyAllowedSubscriptions(broker, deviceOf);
+  indexRetainedMessages(broker);
   const connected = trackConnections(broker, options);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
