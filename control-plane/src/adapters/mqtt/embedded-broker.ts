@@ -22,6 +22,7 @@ import {
   createWorkQueue,
   IN_PROCESS_CONCURRENCY,
   IN_PROCESS_MAX_QUEUED,
+  supersedingKey,
   type WorkQueue,
 } from './work-queue.ts';
 
@@ -171,21 +172,26 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
  * waits on the control plane's database. The work is queued here and run
  * `IN_PROCESS_CONCURRENCY` at a time (one at a time was too slow for a
  * reconnect storm: 120 devices reporting at once took 120 database round
- * trips in a row); past `IN_PROCESS_MAX_QUEUED` waiting, a message is dropped
- * and reported (a device's state is retained on the broker and re-sent with
- * its next change).
+ * trips in a row). Past `IN_PROCESS_MAX_QUEUED` waiting, a device's `state`
+ * or `evt` message replaces the one of its topic still waiting (it is never
+ * dropped), and any other message is dropped and reported (work-queue.ts).
  */
 function createInProcessSubscriber(
   broker: Aedes,
   queue: WorkQueue,
   onError: (error: unknown) => void,
 ) {
+  let subscriptions = 0;
   return (filter: string, handler: (topic: string, payload: Uint8Array) => Promise<void>) =>
     new Promise<void>((resolve) => {
+      const subscription = (subscriptions += 1);
       const deliver = (packet: { topic: string; payload: string | Buffer }, ack: () => void) => {
         ack();
         const payload = new Uint8Array(Buffer.from(packet.payload));
-        if (!queue.push(() => handler(packet.topic, payload))) {
+        const work = () => handler(packet.topic, payload);
+        const key = supersedingKey(subscription, packet.topic);
+        if (key !== null) queue.pushLatest(key, work);
+        else if (!queue.push(work)) {
           onError(new Error(`control plane busy: dropped a message on ${packet.topic}`));
         }
       };

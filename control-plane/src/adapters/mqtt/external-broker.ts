@@ -9,7 +9,12 @@
 import mqtt from 'mqtt';
 import { sharedSubscription, topicMatchesFilter } from '@fleet/protocol';
 import type { BrokerLink, DeviceMessageHandler } from './broker-link.ts';
-import { createWorkQueue, IN_PROCESS_CONCURRENCY, IN_PROCESS_MAX_QUEUED } from './work-queue.ts';
+import {
+  createWorkQueue,
+  IN_PROCESS_CONCURRENCY,
+  IN_PROCESS_MAX_QUEUED,
+  supersedingKey,
+} from './work-queue.ts';
 
 export async function connectExternalBroker(options: {
   url: string;
@@ -33,10 +38,14 @@ export async function connectExternalBroker(options: {
     onError,
   });
   client.on('message', (topic, payload) => {
-    for (const { filter, handler } of handlers) {
+    for (const [subscription, { filter, handler }] of handlers.entries()) {
       if (!topicMatchesFilter(filter, topic)) continue;
       const bytes = new Uint8Array(payload);
-      if (!queue.push(() => handler(topic, bytes))) {
+      const work = () => handler(topic, bytes);
+      // When full, a device's state or evt replaces the waiting one of its topic; others are refused.
+      const key = supersedingKey(subscription, topic);
+      if (key !== null) queue.pushLatest(key, work);
+      else if (!queue.push(work)) {
         onError(new Error(`control plane busy: dropped a message on ${topic}`));
       }
     }

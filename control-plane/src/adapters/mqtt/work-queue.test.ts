@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { createWorkQueue } from './work-queue.ts';
+import { createWorkQueue, supersedingKey } from './work-queue.ts';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
@@ -28,4 +28,39 @@ it('runs at most `concurrency` at once, refuses past `maxQueued`, and drains onl
   assert.equal(done, 5);
   assert.equal(peak, 2);
   assert.equal(errors.length, 1, 'a failing job is reported, not fatal');
+});
+
+it('pushLatest keeps every message below the bound, and past it replaces the waiting one of its key', async () => {
+  const queue = createWorkQueue({ concurrency: 1, maxQueued: 2, onError: () => undefined });
+  const ran: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const job = (name: string, wait?: Promise<void>) => async () => {
+    ran.push(name);
+    await wait;
+  };
+  queue.pushLatest('dev-a state', job('a1', gate)); // starts at once (concurrency 1)
+  queue.pushLatest('dev-a state', job('a2')); // waits (1 of 2)
+  queue.pushLatest('dev-a state', job('a3')); // waits too: below the bound nothing is replaced
+  assert.equal(queue.push(job('telemetry-1')), false, 'push is still bounded');
+  queue.pushLatest('dev-a state', job('a4')); // at the bound: replaces a3, the newest of its key
+  queue.pushLatest('dev-b evt', job('b1')); // at the bound, none of its key waits: joins past it
+  queue.pushLatest('dev-b evt', job('b2')); // replaces b1
+  release();
+  await queue.drain();
+  assert.deepEqual(ran, ['a1', 'a2', 'a4', 'b2']);
+  // Drained: below the bound again, every message is kept.
+  queue.pushLatest('dev-a state', job('a5'));
+  assert.equal(queue.push(job('telemetry-2')), true);
+  await queue.drain();
+  assert.deepEqual(ran.slice(4), ['a5', 'telemetry-2']);
+});
+
+it("supersedingKey: a device's state and evt topics, per subscription; nothing else", () => {
+  assert.equal(supersedingKey(1, 'fleet/v1/dev/pump-1/state'), '1 fleet/v1/dev/pump-1/state');
+  assert.equal(supersedingKey(2, 'fleet/v1/dev/pump-1/evt'), '2 fleet/v1/dev/pump-1/evt');
+  assert.equal(supersedingKey(1, 'fleet/v1/dev/pump-1/telemetry'), null);
+  assert.equal(supersedingKey(1, 'fleet/v1/dev/pump-1/update'), null);
+  assert.equal(supersedingKey(1, 'fleet/v1/dev/pump-1/blocks/req'), null);
+  assert.equal(supersedingKey(1, 'elsewhere/pump-1/state'), null);
 });
