@@ -32,11 +32,12 @@
 import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { rolloutDevices, rollouts } from '../../db/schema/index.ts';
 import { controlPlaneError } from '../../core/errors.ts';
-import type {
-  RolloutDevice,
-  RolloutDeviceStatus,
-  RolloutSnapshot,
-  RolloutStatus,
+import {
+  ROLLOUT_DEVICE_STATUSES,
+  type RolloutDevice,
+  type RolloutDeviceStatus,
+  type RolloutSnapshot,
+  type RolloutStatus,
 } from '../../core/rollouts/rollout-types.ts';
 import { appendAuditIn } from './audit-store.ts';
 import type { Actor } from './actor.ts';
@@ -158,16 +159,6 @@ type RolloutRow = typeof rollouts.$inferSelect;
 type DeviceRow = typeof rolloutDevices.$inferSelect;
 
 const ACTIVE: RolloutStatus[] = ['running', 'paused'];
-const DEVICE_STATUSES: readonly RolloutDeviceStatus[] = [
-  'pending',
-  'sent',
-  'updating',
-  'probation',
-  'succeeded',
-  'failed',
-  'cancelled',
-  'rolled_back',
-];
 /**
  * Device order: by code point (collation "C"), the order `mergeDevices` sorts
  * in, whatever the database's default collation.
@@ -298,7 +289,7 @@ async function writeDevices(tx: Database, rolloutId: string, devices: RolloutDev
 }
 
 function emptyCounts(): StatusCounts {
-  return Object.fromEntries(DEVICE_STATUSES.map((s) => [s, 0])) as StatusCounts;
+  return Object.fromEntries(ROLLOUT_DEVICE_STATUSES.map((s) => [s, 0])) as StatusCounts;
 }
 
 function assertUniqueIds(devices: RolloutDevice[], what: string) {

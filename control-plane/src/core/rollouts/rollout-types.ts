@@ -108,6 +108,18 @@ export type RolloutDeviceStatus =
   | 'cancelled'
   | 'rolled_back';
 
+/** Every RolloutDeviceStatus, in the order above. */
+export const ROLLOUT_DEVICE_STATUSES: readonly RolloutDeviceStatus[] = [
+  'pending',
+  'sent',
+  'updating',
+  'probation',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'rolled_back',
+];
+
 export interface RolloutDevice {
   deviceId: string;
   /** The wave the device belongs to (index into `policy.waves`). */

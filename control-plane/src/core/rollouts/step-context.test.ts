@@ -9,7 +9,12 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MODEL, ROLLOUT_ID, T0 } from './__fixtures__/rollout-harness.ts';
 import { buildPolicy } from './rollout-spec.ts';
-import type { RolloutDevice, RolloutDeviceStatus, RolloutSnapshot } from './rollout-types.ts';
+import {
+  ROLLOUT_DEVICE_STATUSES,
+  type RolloutDevice,
+  type RolloutDeviceStatus,
+  type RolloutSnapshot,
+} from './rollout-types.ts';
 import {
   countDevices,
   countStarted,
@@ -20,16 +25,7 @@ import {
   type StepContext,
 } from './step-context.ts';
 
-const STATUSES: RolloutDeviceStatus[] = [
-  'pending',
-  'sent',
-  'updating',
-  'probation',
-  'succeeded',
-  'failed',
-  'cancelled',
-  'rolled_back',
-];
+const STATUSES = ROLLOUT_DEVICE_STATUSES;
 
 const deviceArb = (ids: number) =>
   fc.record({
