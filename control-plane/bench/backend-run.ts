@@ -15,7 +15,7 @@ import { checkEndpoints, measureEndpoint } from './http-load.ts';
 import type { HttpLoadSummary, Scenario } from './http-load-child.ts';
 import {
   measureMqttConnects,
-  type BenchDeviceKey,
+  type MqttBenchKeys,
   type MqttConnectFigures,
 } from './mqtt-connects.ts';
 import { seedDevices } from './seed-devices.ts';
@@ -36,7 +36,7 @@ export interface BackendRun {
   /** PostgreSQL URL; unset: PGlite in the temp data dir. */
   databaseUrl?: string;
   options: BenchOptions;
-  keys: readonly BenchDeviceKey[];
+  keys: MqttBenchKeys;
   log: Log;
 }
 
@@ -97,7 +97,10 @@ async function measureHttp(run: BackendRun, cp: ControlPlane, scenario: Scenario
 async function measureMqtt(run: BackendRun, cp: ControlPlane) {
   const { options, log } = run;
   return attempt(`${run.label} mqtt`, log, async () => {
-    log(`  ${run.label} mqtt: ${run.keys.length} devices, ${options.mqttConcurrency} in flight`);
+    log(
+      `  ${run.label} mqtt: ${run.keys.warmup.length} devices untimed, then ` +
+        `${run.keys.measured.length} timed, ${options.mqttConcurrency} in flight`,
+    );
     const figures = await measureMqttConnects({
       devices: cp.devices,
       directory: `control plane device registry (${cp.database.kind})`,
@@ -122,7 +125,7 @@ export async function benchBackend(run: BackendRun): Promise<BackendFigures> {
       log(`${run.label}: listening on ${cp.url}; seeding ${options.devices} devices`);
       const seedMs = await seedDevices(cp.database.db, {
         count: options.devices,
-        realKeys: run.keys,
+        realKeys: [...run.keys.warmup, ...run.keys.measured],
         onProgress: (done, total) => {
           if (done % 20_000 === 0 || done === total) log(`  seeded ${done}/${total}`);
         },

@@ -16,7 +16,7 @@
 import { cpus } from 'node:os';
 import { benchBackend, type Log } from './backend-run.ts';
 import { parseBenchOptions, type Backend, type BenchOptions } from './bench-options.ts';
-import { generateBenchKeys, measurePeerConnects, type BenchDeviceKey } from './mqtt-connects.ts';
+import { generateBenchKeys, measurePeerConnects, type MqttBenchKeys } from './mqtt-connects.ts';
 import { createScratchDatabase, redactUrl } from './scratch-postgres.ts';
 import { checkTargets, listProblems, type BackendOutcome } from './targets.ts';
 
@@ -26,10 +26,7 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function benchPostgres(
-  options: BenchOptions,
-  keys: BenchDeviceKey[],
-): Promise<BackendOutcome> {
+async function benchPostgres(options: BenchOptions, keys: MqttBenchKeys): Promise<BackendOutcome> {
   const server = redactUrl(options.postgresAdminUrl);
   let scratch;
   try {
@@ -53,7 +50,7 @@ async function benchPostgres(
 async function benchOne(
   backend: Backend,
   options: BenchOptions,
-  keys: BenchDeviceKey[],
+  keys: MqttBenchKeys,
 ): Promise<BackendOutcome> {
   try {
     return backend === 'postgres'
@@ -70,10 +67,13 @@ async function main(): Promise<void> {
   const options = parseBenchOptions(process.argv.slice(2), {
     databaseUrl: process.env.DATABASE_URL,
   });
-  log(`generating ${options.mqttDevices} ed25519 device keys...`);
-  const keys = await generateBenchKeys(options.mqttDevices, (n) =>
-    log(`  ${n}/${options.mqttDevices} keys`),
-  );
+  const keyCount = options.mqttWarmupDevices + options.mqttDevices;
+  log(`generating ${keyCount} ed25519 device keys...`);
+  const allKeys = await generateBenchKeys(keyCount, (n) => log(`  ${n}/${keyCount} keys`));
+  const keys: MqttBenchKeys = {
+    warmup: allKeys.slice(0, options.mqttWarmupDevices),
+    measured: allKeys.slice(options.mqttWarmupDevices),
+  };
   const backends: Record<string, BackendOutcome> = {};
   for (const backend of options.backends) {
     backends[backend] = await benchOne(backend, options, keys);
@@ -102,12 +102,14 @@ async function main(): Promise<void> {
         connections: options.connections,
         devices: options.devices,
         mqttDevices: options.mqttDevices,
+        mqttWarmupDevices: options.mqttWarmupDevices,
         mqttConcurrency: options.mqttConcurrency,
       },
       notes: [
         'HTTP load: autocannon in a forked process; the control plane runs in the bench process; PostgreSQL on the same machine (all share its cores).',
         'listing: random site (1 of 20) and hardware (1 of 4) per sequence, ~1/80 of devices match; pages 1, 2, 3 by cursor.',
         'MQTT: startEmbeddedBroker with cp.devices (database lookup + signature check per CONNECT); raw-socket clients (pre-encoded CONNECT packets) in a forked process; credentials signed before timing; no online-status write per connect (the embedded link would add one).',
+        'MQTT warm-up: before each timed run, mqttWarmupDevices other devices connect to the same broker, untimed (its code compiled and warm); the timed devices are not in the key cache.',
         'mqttPeers: the same generator against bare aedes (no authentication, no guards) and against the embedded broker with an in-memory directory.',
       ],
       backends,

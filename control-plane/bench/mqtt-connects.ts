@@ -43,15 +43,49 @@ const jobDevices = (keys: readonly BenchDeviceKey[]): MqttConnectJob['devices'] 
 export interface MqttConnectFigures extends MqttConnectSummary {
   /** Where the broker looked devices up. */
   directory: string;
+  /** Devices that connected untimed before the measured ones. */
+  warmupDevices: number;
   concurrency: number;
   /** What the broker reported dropping or failing while it ran. */
   brokerErrors: string[];
 }
 
+/** Devices that connect untimed first (see BenchOptions.mqttWarmupDevices), and the measured ones. */
+export interface MqttBenchKeys {
+  warmup: readonly BenchDeviceKey[];
+  measured: readonly BenchDeviceKey[];
+}
+
+/** Runs the generator against `port`: the warm-up devices untimed, then the measured ones. */
+async function connectWarmThenMeasure(
+  port: number,
+  keys: MqttBenchKeys,
+  concurrency: number,
+): Promise<MqttConnectSummary> {
+  if (keys.warmup.length > 0) {
+    const warmup = await runInChild<MqttConnectSummary>(CHILD, {
+      port,
+      concurrency,
+      devices: jobDevices(keys.warmup),
+    });
+    if (warmup.notConnected > 0) {
+      throw new Error(
+        `warm-up: ${warmup.notConnected} of ${warmup.attempted} devices did not connect: ` +
+          JSON.stringify(warmup.failures),
+      );
+    }
+  }
+  return runInChild<MqttConnectSummary>(CHILD, {
+    port,
+    concurrency,
+    devices: jobDevices(keys.measured),
+  });
+}
+
 export async function measureMqttConnects(options: {
   devices: DeviceDirectory;
   directory: string;
-  keys: readonly BenchDeviceKey[];
+  keys: MqttBenchKeys;
   concurrency: number;
 }): Promise<MqttConnectFigures> {
   const brokerErrors: string[] = [];
@@ -63,14 +97,10 @@ export async function measureMqttConnects(options: {
     onError: (error) => brokerErrors.push(String(error)),
   });
   try {
-    const job: MqttConnectJob = {
-      port: broker.port,
-      concurrency: options.concurrency,
-      devices: jobDevices(options.keys),
-    };
-    const summary = await runInChild<MqttConnectSummary>(CHILD, job);
+    const summary = await connectWarmThenMeasure(broker.port, options.keys, options.concurrency);
     return {
       ...summary,
+      warmupDevices: options.keys.warmup.length,
       directory: options.directory,
       concurrency: options.concurrency,
       brokerErrors: brokerErrors.slice(0, 10),
@@ -88,10 +118,10 @@ export async function measureMqttConnects(options: {
  *   check, devices looked up in a Map instead of the database.
  */
 export async function measurePeerConnects(options: {
-  keys: readonly BenchDeviceKey[];
+  keys: MqttBenchKeys;
   concurrency: number;
 }): Promise<{ bareAedes: MqttConnectFigures; memoryDirectory: MqttConnectFigures }> {
-  const byId = new Map(options.keys.map((k) => [k.id, k]));
+  const byId = new Map([...options.keys.warmup, ...options.keys.measured].map((k) => [k.id, k]));
   const memoryDirectory = await measureMqttConnects({
     devices: {
       lookup: (id) => {
@@ -109,15 +139,16 @@ export async function measurePeerConnects(options: {
   const server = createServer((socket) => aedes.handle(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
-    const summary = await runInChild<MqttConnectSummary>(CHILD, {
-      port: (server.address() as AddressInfo).port,
-      concurrency: options.concurrency,
-      devices: jobDevices(options.keys),
-    });
+    const summary = await connectWarmThenMeasure(
+      (server.address() as AddressInfo).port,
+      options.keys,
+      options.concurrency,
+    );
     return {
       memoryDirectory,
       bareAedes: {
         ...summary,
+        warmupDevices: options.keys.warmup.length,
         directory: 'none: bare aedes, no authentication',
         concurrency: options.concurrency,
         brokerErrors: [],
