@@ -4,6 +4,7 @@
  */
 import { DEFAULT_DRIFT_POLICY, type DriftPolicy } from './core/drift/drift-policy.ts';
 import type { RoundConfig } from './core/fl/round-config.ts';
+import { DEFAULT_POSTGRES_POOL_SIZE } from './adapters/db/database.ts';
 export interface Config {
   /** HTTP API listen address. */
   httpHost: string;
@@ -12,6 +13,8 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL; unset: embedded PGlite in `{dataDir}/db`. */
   databaseUrl?: string;
+  /** PostgreSQL connections at most (adapters/db/database.ts says why the default). */
+  databasePoolSize: number;
   /** External MQTT broker URL; unset: the embedded aedes broker. */
   mqttUrl?: string;
   /** Shared-subscription group for replicas on an external broker. */
@@ -67,6 +70,7 @@ export const defaultConfig: Config = {
   httpHost: '127.0.0.1',
   httpPort: 8080,
   dataDir: '.fleet',
+  databasePoolSize: DEFAULT_POSTGRES_POOL_SIZE,
   mqttHost: '127.0.0.1',
   mqttPort: 1884,
   maxBundleBytes: 64 * 1024 * 1024,

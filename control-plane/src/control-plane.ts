@@ -99,7 +99,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const nowMs = options.nowMs ?? (() => Date.now());
   const logger = options.logger ?? pino({ level: config.logLevel });
   const database = await openDatabase(
-    options.inMemory ? {} : { url: config.databaseUrl, dataDir: join(config.dataDir, 'db') },
+    options.inMemory
+      ? {}
+      : {
+          url: config.databaseUrl,
+          dataDir: join(config.dataDir, 'db'),
+          poolSize: config.databasePoolSize,
+        },
   );
   const blobs = options.inMemory
     ? createMemoryBlobStore()

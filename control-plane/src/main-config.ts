@@ -8,6 +8,7 @@ export function configFromEnvironment(env: Record<string, string | undefined>): 
   const number = (name: string) => (env[name] === undefined ? undefined : Number(env[name]));
   return {
     databaseUrl: env.DATABASE_URL || undefined,
+    databasePoolSize: number('FLEET_DATABASE_POOL_SIZE'),
     mqttUrl: env.MQTT_URL || undefined,
     mqttShareGroup: env.FLEET_MQTT_SHARE_GROUP || undefined,
     httpPort: number('FLEET_HTTP_PORT'),

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -86,5 +86,35 @@ describe('fleet up', () => {
     assert.equal(again.status, 200);
     assert.equal(((await again.json()) as { tokens: unknown[] }).tokens.length, 1);
     assert.equal(await stop(second.child), 0);
+  });
+
+  it('refuses a database pool size that is not a whole number of connections, and starts nothing', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'fleet-up-refused-'));
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'up',
+          '--database-pool-size',
+          '0',
+          '--port',
+          '0',
+          '--mqtt-port',
+          '0',
+          '--data-dir',
+          empty,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      assert.notEqual(code, 0);
+      assert.match(stderr, /--database-pool-size.*a whole number, at least 1/);
+      assert.deepEqual(await readdir(empty), [], 'it wrote into the data dir');
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });

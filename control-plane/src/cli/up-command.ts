@@ -7,6 +7,12 @@ import type { CliIo } from '@fleet/bundles';
 import { mergeConfig, type Config } from '../config.ts';
 import { runControlPlane, stopOnSignals } from '../run-control-plane.ts';
 
+function connections(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, at least 1');
+  return n;
+}
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port 0-65535');
@@ -21,6 +27,7 @@ export function upCommand(io: CliIo, env: Partial<Config>): Command {
     .option('--data-dir <dir>', 'data directory (default .fleet)')
     .option('--mqtt-port <n>', 'embedded broker port (default 1884)', port)
     .option('--mqtt-host <addr>', 'embedded broker listen address (default 127.0.0.1)')
+    .option('--database-pool-size <n>', 'PostgreSQL connections at most (default 5)', connections)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(
       async (flags: {
@@ -29,6 +36,7 @@ export function upCommand(io: CliIo, env: Partial<Config>): Command {
         dataDir?: string;
         mqttPort?: number;
         mqttHost?: string;
+        databasePoolSize?: number;
         logLevel?: string;
       }) => {
         const config = mergeConfig({
@@ -38,6 +46,7 @@ export function upCommand(io: CliIo, env: Partial<Config>): Command {
           dataDir: flags.dataDir,
           mqttPort: flags.mqttPort,
           mqttHost: flags.mqttHost,
+          databasePoolSize: flags.databasePoolSize,
           logLevel: flags.logLevel ?? env.logLevel,
         });
         const cp = await runControlPlane({ config, announce: (text) => io.stderr(text) });

@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL pool's queueing (database.ts POSTGRES_POOL): while one slow
+ * The PostgreSQL pool's queueing (database.ts): while one slow
  * query runs, at most one other query waits behind it on its connection;
  * every other query goes to the other connections as they come free.
  * PostgreSQL only (DATABASE_URL, as in CI): PGlite is one connection in this
@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { openDatabase, POSTGRES_POOL, type OpenDatabase } from './database.ts';
+import { DEFAULT_POSTGRES_POOL_SIZE, openDatabase, type OpenDatabase } from './database.ts';
 
 const url = process.env['DATABASE_URL'];
 const SLOW_QUERY_MS = 1500;
-const QUICK_QUERIES = POSTGRES_POOL.max * 10;
+const QUICK_QUERIES = DEFAULT_POSTGRES_POOL_SIZE * 20;
 
 describe(
   'PostgreSQL connection pool',
@@ -23,6 +23,34 @@ describe(
       database = await openDatabase({ url });
     });
     after(() => database?.close());
+
+    it('opens at most poolSize connections', async () => {
+      const small = await openDatabase({ url, poolSize: 3 });
+      try {
+        const backends = async () => {
+          const result = await database.db.execute(
+            sql.raw(
+              `select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and application_name = 'fleet-pool-test'`,
+            ),
+          );
+          return (result as { n: number }[])[0]!.n;
+        };
+        // drizzle sends a query when it is awaited: `.then` sends these now.
+        const busy = Array.from({ length: 30 }, () =>
+          small.db
+            .execute(sql.raw(`set application_name = 'fleet-pool-test'; select pg_sleep(0.05)`))
+            .then(() => undefined),
+        );
+        // 30 x 50 ms on 3 connections takes about 500 ms; count once all are open.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const seen = await backends();
+        await Promise.all(busy);
+        assert.ok(seen >= 2 && seen <= 3, `${seen} connections of a pool of 3 were open`);
+      } finally {
+        await small.close();
+      }
+    });
 
     it('holds at most one query behind a slow one while other connections serve the rest', async () => {
       const started = performance.now();

@@ -95,3 +95,13 @@ describe('new PGlite databases from a migrated template', () => {
     await b.close();
   });
 });
+
+describe('openDatabase settings', () => {
+  it('refuses a PostgreSQL pool size that is not a whole number of connections, before connecting', async () => {
+    // Port 9 (discard): a connection attempt would fail differently, and slowly.
+    const url = 'postgres://nobody@127.0.0.1:9/none';
+    for (const poolSize of [0, -1, 2.5, Number.NaN]) {
+      await assert.rejects(openDatabase({ url, poolSize }), /database pool size: a whole number/);
+    }
+  });
+});

@@ -26,6 +26,8 @@ export interface DatabaseOptions {
   url?: string;
   /** PGlite data directory; unset: in memory (tests). */
   dataDir?: string;
+  /** PostgreSQL connections at most (DEFAULT_POSTGRES_POOL_SIZE); PGlite is one. */
+  poolSize?: number;
 }
 
 export interface OpenDatabase {
@@ -40,18 +42,33 @@ export interface OpenDatabase {
  * waits for everything ahead of it on that connection, however slow, while
  * other connections may come free first. `max_pipeline: 1` lets at most one
  * query wait on a connection behind the running one; the rest wait in the
- * pool's first-come queue for the next connection that has room. Measured
- * with `bench:control-plane` (50 concurrent device listings, 100,000
- * devices; bench/README.md): p99 82-94 ms at 2,456-2,601 pages/s pipelined,
- * 31-50 ms at 2,770-2,887 pages/s with this setting.
+ * pool's first-come queue for the next connection that has room.
+ *
+ * Measured with 50 concurrent device listings (100,000 devices, PostgreSQL
+ * on the same 2-core machine; bench/README.md), p99 and pages/s:
+ * 10 connections pipelined 100 deep, 82-94 ms at 2,456-2,601; 10 with
+ * `max_pipeline: 1`, 31-50 ms at 2,770-2,961; 5 with `max_pipeline: 1`,
+ * 25-27 ms at 2,973-3,120 (more backends than cores only take turns on
+ * them); 5 pipelined 100 deep, 65 ms. A database server with more cores may
+ * want more connections: `poolSize` (FLEET_DATABASE_POOL_SIZE).
+ *
+ * `max_pipeline` is read by postgres.js 3.4 (src/index.js parseOptions, 100
+ * by default) but not in its types or README; database-pool.services.test.ts
+ * fails on PostgreSQL if it stops being honoured.
  */
-export const POSTGRES_POOL = { max: 10, max_pipeline: 1 } as const;
+export const DEFAULT_POSTGRES_POOL_SIZE = 5;
+const POSTGRES_MAX_PIPELINE = 1;
 
 const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
 export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenDatabase> {
   if (options.url) {
-    const client = postgres(options.url, { ...POSTGRES_POOL, onnotice: () => undefined });
+    const max = options.poolSize ?? DEFAULT_POSTGRES_POOL_SIZE;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new Error(`database pool size: a whole number of connections, at least 1, not ${max}`);
+    }
+    const pipelineOption = { max_pipeline: POSTGRES_MAX_PIPELINE };
+    const client = postgres(options.url, { max, ...pipelineOption, onnotice: () => undefined });
     const db = drizzlePostgres(client, { schema });
     await migratePostgres(db, { migrationsFolder });
     return { db, kind: 'postgres', close: () => client.end({ timeout: 5 }) };
