@@ -46,8 +46,8 @@ export interface OpenDatabase {
  *
  * Measured with 50 concurrent device listings (100,000 devices, PostgreSQL
  * on the same 2-core machine; bench/README.md), p99 and pages/s:
- * 10 connections pipelined 100 deep, 82-94 ms at 2,456-2,601; 10 with
- * `max_pipeline: 1`, 31-50 ms at 2,770-2,961; 5 with `max_pipeline: 1`,
+ * 10 connections pipelined 100 deep, 68-94 ms at 2,456-2,878; 10 with
+ * `max_pipeline: 1`, 31-50 ms at 2,433-2,961; 5 with `max_pipeline: 1`,
  * 25-27 ms at 2,973-3,120 (more backends than cores only take turns on
  * them); 5 pipelined 100 deep, 65 ms. A database server with more cores may
  * want more connections: `poolSize` (FLEET_DATABASE_POOL_SIZE).
