@@ -52,6 +52,20 @@ describe('runSelfTest', () => {
     assert.match(report.message, /passed: 3 golden cases/);
   });
 
+  it('gives every run the golden inputs, even after a model wrote into its input', async () => {
+    const g = golden();
+    const vandal = doubler({
+      run(input, batch) {
+        input.fill(0);
+        return Promise.resolve({ outputs: new Float32Array(batch), outputWidth: 1 });
+      },
+    });
+    assert.equal((await runSelfTest(vandal, g)).ok, false);
+    const report = await runSelfTest(doubler(), g);
+    assert.equal(report.ok, true, report.message);
+    assert.equal((await runSelfTest(doubler(), g)).ok, true);
+  });
+
   it('fails the first case outside tolerance and says so', async () => {
     const g = golden();
     g.cases[1]!.output = [1.01];
