@@ -52,6 +52,26 @@ describe(
       }
     });
 
+    it('runs a transaction begun while every connection is running a query', async () => {
+      await database.db.execute(sql.raw(`create table if not exists pool_test_tx (n int)`));
+      await database.db.execute(sql.raw(`truncate pool_test_tx`));
+      // drizzle sends a query when it is awaited: `.then` sends these now.
+      const busy = Array.from({ length: DEFAULT_POSTGRES_POOL_SIZE }, () =>
+        database.db.execute(sql.raw(`select pg_sleep(0.3)`)).then(() => undefined),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await database.db.transaction(async (tx) => {
+        await tx.execute(sql`insert into pool_test_tx (n) values (${1})`);
+        await tx.execute(sql`insert into pool_test_tx (n) values (${2})`);
+      });
+      await Promise.all(busy);
+      const rows = (await database.db.execute(
+        sql.raw(`select count(*)::int as n from pool_test_tx`),
+      )) as { n: number }[];
+      assert.equal(rows[0]!.n, 2);
+      await database.db.execute(sql.raw(`drop table pool_test_tx`));
+    });
+
     it('holds at most one query behind a slow one while other connections serve the rest', async () => {
       const started = performance.now();
       // No parameters: postgres.js pipelines only statements it need not describe first.

@@ -37,12 +37,24 @@ export interface OpenDatabase {
 }
 
 /**
- * The PostgreSQL connection pool. When every connection is busy, postgres.js
- * pipelines a query onto one of them (by default up to 100 deep), where it
- * waits for everything ahead of it on that connection, however slow, while
- * other connections may come free first. `max_pipeline: 1` lets at most one
- * query wait on a connection behind the running one; the rest wait in the
- * pool's first-come queue for the next connection that has room.
+ * The PostgreSQL connections: two pools of `poolSize` each (so up to twice
+ * that many connections), one for single queries and one for transactions.
+ *
+ * Single queries: when every connection is busy, postgres.js pipelines a
+ * query onto one of them (by default up to 100 deep), where it waits for
+ * everything ahead of it on that connection, however slow, while other
+ * connections may come free first. `max_pipeline: 1` lets at most one query
+ * wait on a connection behind the running one; the rest wait in the pool's
+ * first-come queue for the next connection that has room.
+ *
+ * Transactions cannot share that pool: postgres.js reserves a connection for
+ * a transaction when its BEGIN is sent, but skips that step when the BEGIN is
+ * the query that fills a connection's pipeline (connection.js `execute`), and
+ * the transaction then fails with UNSAFE_TRANSACTION; at `max_pipeline: 1`
+ * that is any BEGIN sent while every connection is running a query. In their
+ * own pool, with postgres.js' defaults, a BEGIN waits for a free connection
+ * (every other connection there is reserved by a transaction), as it always
+ * did. database-pool.services.test.ts holds both pools to this.
  *
  * Measured with 50 concurrent device listings (100,000 devices, PostgreSQL
  * on the same 2-core machine; bench/README.md), p99 and pages/s:
@@ -53,11 +65,36 @@ export interface OpenDatabase {
  * want more connections: `poolSize` (FLEET_DATABASE_POOL_SIZE).
  *
  * `max_pipeline` is read by postgres.js 3.4 (src/index.js parseOptions, 100
- * by default) but not in its types or README; database-pool.services.test.ts
- * fails on PostgreSQL if it stops being honoured.
+ * by default) but not in its types or README; the pool test fails on
+ * PostgreSQL if it stops being honoured.
  */
 export const DEFAULT_POSTGRES_POOL_SIZE = 5;
-const POSTGRES_MAX_PIPELINE = 1;
+const QUERY_MAX_PIPELINE = 1;
+
+/**
+ * One postgres.js client for drizzle: its queries go to `queries`, its
+ * transactions (`begin`) to `transactions`. drizzle's driver sets its value
+ * parsers and serializers on the client's options; the transactions client
+ * gets the same ones.
+ */
+function openPostgresClients(url: string, poolSize: number) {
+  const queryOptions = { max: poolSize, max_pipeline: QUERY_MAX_PIPELINE };
+  const queries = postgres(url, { ...queryOptions, onnotice: () => undefined });
+  const transactions = postgres(url, { max: poolSize, onnotice: () => undefined });
+  const client = new Proxy(queries, {
+    get: (target, property, receiver) =>
+      property === 'begin'
+        ? transactions.begin.bind(transactions)
+        : (Reflect.get(target, property, receiver) as unknown),
+  });
+  const db = drizzlePostgres(client, { schema });
+  Object.assign(transactions.options.parsers, queries.options.parsers);
+  Object.assign(transactions.options.serializers, queries.options.serializers);
+  const close = async () => {
+    await Promise.all([queries.end({ timeout: 5 }), transactions.end({ timeout: 5 })]);
+  };
+  return { db, close };
+}
 
 const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
@@ -67,11 +104,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenD
     if (!Number.isInteger(max) || max < 1) {
       throw new Error(`database pool size: a whole number of connections, at least 1, not ${max}`);
     }
-    const pipelineOption = { max_pipeline: POSTGRES_MAX_PIPELINE };
-    const client = postgres(options.url, { max, ...pipelineOption, onnotice: () => undefined });
-    const db = drizzlePostgres(client, { schema });
+    const { db, close } = openPostgresClients(options.url, max);
     await migratePostgres(db, { migrationsFolder });
-    return { db, kind: 'postgres', close: () => client.end({ timeout: 5 }) };
+    return { db, kind: 'postgres', close };
   }
   const client = await newPglite(options.dataDir);
   const db = drizzlePglite(client, { schema });
