@@ -13,7 +13,7 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL; unset: embedded PGlite in `{dataDir}/db`. */
   databaseUrl?: string;
-  /** PostgreSQL connections at most (adapters/db/database.ts says why the default). */
+  /** PostgreSQL connections per pool, queries and transactions (adapters/db/database.ts says why). */
   databasePoolSize: number;
   /** External MQTT broker URL; unset: the embedded aedes broker. */
   mqttUrl?: string;

@@ -27,7 +27,11 @@ export function upCommand(io: CliIo, env: Partial<Config>): Command {
     .option('--data-dir <dir>', 'data directory (default .fleet)')
     .option('--mqtt-port <n>', 'embedded broker port (default 1884)', port)
     .option('--mqtt-host <addr>', 'embedded broker listen address (default 127.0.0.1)')
-    .option('--database-pool-size <n>', 'PostgreSQL connections at most (default 5)', connections)
+    .option(
+      '--database-pool-size <n>',
+      'PostgreSQL connections per pool, queries and transactions (default 5)',
+      connections,
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(
       async (flags: {

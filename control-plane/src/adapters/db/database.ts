@@ -26,7 +26,7 @@ export interface DatabaseOptions {
   url?: string;
   /** PGlite data directory; unset: in memory (tests). */
   dataDir?: string;
-  /** PostgreSQL connections at most (DEFAULT_POSTGRES_POOL_SIZE); PGlite is one. */
+  /** PostgreSQL connections per pool, queries and transactions (DEFAULT_POSTGRES_POOL_SIZE); PGlite is one. */
   poolSize?: number;
 }
 
