@@ -1,7 +1,9 @@
 /**
- * The PostgreSQL pool's queueing (database.ts): while one slow
- * query runs, at most one other query waits behind it on its connection;
- * every other query goes to the other connections as they come free.
+ * The PostgreSQL pools (database.ts `openPostgresClients`): the query pool
+ * opens at most `poolSize` connections, and while one slow query runs, at
+ * most one other query waits behind it on its connection, every other one
+ * going to the other connections as they come free; a transaction begun
+ * while every query connection is busy still runs (its own pool).
  * PostgreSQL only (DATABASE_URL, as in CI): PGlite is one connection in this
  * process and runs queries one at a time by design.
  */
