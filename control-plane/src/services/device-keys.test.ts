@@ -1,6 +1,8 @@
 /**
  * The device registry's key cache: each device message is verified against
- * the device's key, so lookups are served from memory; a revocation made
+ * the device's key, so lookups are served from memory, and those that miss
+ * it are read together (a burst, lookups made while a read is in flight,
+ * lookups within a millisecond of each other); a revocation made
  * here is seen at once, one made elsewhere (another replica) within
  * KEY_CACHE_TTL_MS, and an unknown device is never cached as unknown.
  */
@@ -20,15 +22,19 @@ async function deviceRow(id: string): Promise<DeviceRow> {
   } as DeviceRow; // only the fields lookup reads
 }
 
-/** A device store holding rows in memory and counting reads; other methods are not used here. */
-function fakeStore(rows: Map<string, DeviceRow>) {
+/**
+ * A device store holding rows in memory and counting reads; other methods are
+ * not used here. A read takes `readMs` (a database round trip), or no time at
+ * all with 0, as PGlite's reads on this thread nearly do.
+ */
+function fakeStore(rows: Map<string, DeviceRow>, readMs = 5) {
   const reads: string[] = [];
   const batches: number[] = [];
   const store = {
     getKeys: async (ids: readonly string[]) => {
       reads.push(...ids);
       batches.push(ids.length);
-      await new Promise((resolve) => setTimeout(resolve, 5)); // a database round trip
+      if (readMs > 0) await new Promise((resolve) => setTimeout(resolve, readMs));
       return ids.flatMap((id) => (rows.has(id) ? [rows.get(id)!] : []));
     },
     revoke: (id: string, _actor: unknown, now: Date) => {
@@ -67,6 +73,27 @@ describe('device key lookups', () => {
     const all = await Promise.all([first, ...rest]);
     assert.ok(all.every((key) => key !== null));
     assert.deepEqual(batches, [1, 29]);
+  });
+
+  it('puts lookups made in separate turns of the event loop, with no read in flight, in one read', async () => {
+    const rows = new Map<string, DeviceRow>();
+    for (let i = 0; i < 20; i++) rows.set(`d-${i}`, await deviceRow(`d-${i}`));
+    const { store, batches } = fakeStore(rows, 0);
+    const registry = createDeviceRegistry({ store, nowMs: () => 1_000_000 });
+    // CONNECTs read from different sockets: each lookup in a turn of its own.
+    // The turns take microseconds; the reads wait 1 ms for company (a read
+    // for each turn would be 20; a slow machine may split them a few times).
+    const lookups = [];
+    for (const id of rows.keys()) {
+      lookups.push(registry.lookup(id));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok((await Promise.all(lookups)).every((key) => key !== null));
+    assert.equal(
+      batches.reduce((a, b) => a + b, 0),
+      20,
+    );
+    assert.ok(batches.length <= 5, `${batches.length} reads for 20 lookups: ${batches.join(', ')}`);
   });
 
   it('reads a device once, then answers from memory until the cache time has passed', async () => {
