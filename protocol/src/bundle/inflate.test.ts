@@ -34,26 +34,34 @@ for (const [name, inflate] of Object.entries(implementations)) {
       }
     });
 
+    // Each refusal at a small and a large signed length: nodeInflate takes
+    // parts up to 256 KiB on the calling thread and larger ones in the thread pool.
     it('stops a compression bomb at the signed length (THREATS 15)', async () => {
       const bomb = deflateSync(new Uint8Array(64 * 1024 * 1024)); // 64 MiB of zeros, ~64 KiB
-      const before = process.memoryUsage().arrayBuffers;
-      await assert.rejects(inflate(bomb, 1024), (e) => isFleetError(e, 'PART_TOO_LARGE'));
-      // The output never grew towards 64 MiB.
-      assert.ok(process.memoryUsage().arrayBuffers - before < 32 * 1024 * 1024);
+      for (const signed of [1024, 512 * 1024]) {
+        const before = process.memoryUsage().arrayBuffers;
+        await assert.rejects(inflate(bomb, signed), (e) => isFleetError(e, 'PART_TOO_LARGE'));
+        // The output never grew towards 64 MiB.
+        assert.ok(process.memoryUsage().arrayBuffers - before < 32 * 1024 * 1024);
+      }
     });
 
     it('refuses a stream that inflates short of the signed length', async () => {
-      await assert.rejects(inflate(deflateSync(sample(100)), 101), (e) =>
-        isFleetError(e, 'PART_LENGTH'),
-      );
+      for (const length of [100, 300_000]) {
+        await assert.rejects(inflate(deflateSync(sample(length)), length + 1), (e) =>
+          isFleetError(e, 'PART_LENGTH'),
+        );
+      }
     });
 
     it('refuses a truncated stream', async () => {
-      const compressed = deflateSync(sample(100_000));
-      await assert.rejects(
-        inflate(compressed.subarray(0, compressed.length >> 1), 100_000),
-        (e) => isFleetError(e) && (e.code === 'MALFORMED' || e.code === 'PART_LENGTH'),
-      );
+      for (const length of [100_000, 600_000]) {
+        const compressed = deflateSync(sample(length));
+        await assert.rejects(
+          inflate(compressed.subarray(0, compressed.length >> 1), length),
+          (e) => isFleetError(e) && (e.code === 'MALFORMED' || e.code === 'PART_LENGTH'),
+        );
+      }
     });
 
     it('refuses bytes that are not deflate', async () => {
