@@ -31,7 +31,10 @@ export interface Download {
    * but not marked is fetched again.
    */
   write(index: number, data: Uint8Array): Promise<void>;
-  /** The whole file; only once every block is held. */
+  /**
+   * The whole file; only once every block is held. The caller only reads
+   * it: the memory store hands over the bytes it holds rather than a copy.
+   */
   read(): Promise<Uint8Array>;
 }
 

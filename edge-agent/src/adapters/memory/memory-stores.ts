@@ -84,7 +84,10 @@ function memoryDownload(entry: {
           new Error(`download of ${spec.bundleId} holds ${held} of ${spec.blockCount} blocks`),
         );
       }
-      return Promise.resolve(bytes.slice());
+      // Not a copy (DownloadStore.read): for a simulated fleet, a second
+      // ~200 KB buffer per agent while it stages was a cost of its own
+      // (0.6 ms of CPU an agent in a 3,000-agent profile).
+      return Promise.resolve(bytes);
     },
   };
 }
