@@ -346,6 +346,34 @@ describe('block downloader', () => {
     assert.deepEqual(missingOf(h.requests[0]!), [5]);
   });
 
+  it('does not ask for a block that was already waiting to be read when the quiet timer fired', async () => {
+    const t = await transfer(3 * BLOCK_BYTES, 12);
+    const h = harness();
+    await h.downloader.start(t.job);
+    // A busy process: the frame is in (queued as I/O) before the timer fires,
+    // but is handled only after it, in the same turn of the event loop.
+    setImmediate(() => void h.downloader.onFrame(t.frame(1)));
+    await h.clock.advance(FIRST_REPAIR_MS);
+    assert.equal(h.requests.length, 0, 'the waiting block was progress');
+    assert.equal(h.downloader.stats().blocksWritten, 1);
+    // Nothing more comes: the next quiet spell asks for exactly the rest.
+    await h.clock.advance(FIRST_REPAIR_MS);
+    assert.equal(h.requests.length, 1);
+    assert.deepEqual(missingOf(h.requests[0]!), [0, 2]);
+  });
+
+  it('counts a corrupt block as no progress: the quiet timer still asks', async () => {
+    const t = await transfer(2 * BLOCK_BYTES, 13);
+    const h = harness();
+    await h.downloader.start(t.job);
+    const bad = t.frame(0, { data: new Uint8Array(BLOCK_BYTES).fill(9) });
+    setImmediate(() => void h.downloader.onFrame(bad));
+    await h.clock.advance(FIRST_REPAIR_MS);
+    assert.equal(h.downloader.stats().corrupt, 1);
+    assert.equal(h.requests.length, 1);
+    assert.deepEqual(missingOf(h.requests[0]!), [0, 1]);
+  });
+
   it('jitters each repair delay from its random source (+-50%)', async () => {
     const t = await transfer(2 * BLOCK_BYTES, 8);
     const draws = [0, 0.999, 0.25];

@@ -68,7 +68,8 @@ interface Active {
   download: Download;
   repairDelayMs: number;
   timer: unknown;
-  lastBlockAtCount: number;
+  /** Blocks held or being checked at the last repair check (`seen`). */
+  lastSeen: number;
   /** Blocks being verified and written: a copy arriving meanwhile is a duplicate. */
   inFlight: Set<number>;
 }
@@ -86,6 +87,11 @@ export interface BlockDownloader {
     requests: number;
   };
   close(): void;
+}
+
+/** Resolves after the I/O the event loop has already been told of is handled (`setImmediate` runs after the poll phase). */
+function afterPendingIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 const realTimers: Timers = {
@@ -111,10 +117,23 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
     entry.timer = timers.setTimeout(() => void repair(entry), jittered(entry.repairDelayMs));
   }
 
+  /** Blocks held, plus those arrived and being checked: what a repair check counts as progress. */
+  function seen(entry: Active): number {
+    return entry.download.received() + entry.inFlight.size;
+  }
+
   async function repair(entry: Active): Promise<void> {
     if (active.get(entry.job.model.bundleId) !== entry) return;
-    const received = entry.download.received();
-    if (received === entry.lastBlockAtCount || received === 0) {
+    // Timers run before the event loop reads its sockets: on a busy process,
+    // blocks that came in time can still be waiting there when the quiet
+    // timer fires. Judge the quiet only once they have been handled (a
+    // 3,000-agent simulated fleet, CPU-bound, sent 2,591 repair requests for
+    // blocks it had been sent).
+    await afterPendingIo();
+    if (active.get(entry.job.model.bundleId) !== entry) return;
+    const now = seen(entry);
+    // Fewer than before: a block under check turned out corrupt, which is no progress.
+    if (now <= entry.lastSeen) {
       const missing = createBitmap(entry.job.blockCount);
       for (const index of entry.download.missing()) setBit(missing, index);
       counters.requests += 1;
@@ -130,7 +149,7 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
     } else {
       entry.repairDelayMs = firstRepairDelayMs; // blocks are flowing: be patient
     }
-    entry.lastBlockAtCount = received;
+    entry.lastSeen = now;
     schedule(entry);
   }
 
@@ -185,7 +204,7 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
         timer: null,
         // The blocks held now are not "new": a resumed download with nothing
         // arriving asks for the rest on its first (immediate) repair.
-        lastBlockAtCount: download.received(),
+        lastSeen: download.received(),
         inFlight: new Set(),
       };
       active.set(bundleId, entry);
