@@ -138,6 +138,21 @@ describe('broadcast gate', () => {
     assert.equal(sent.length, 2);
   });
 
+  it('says a broadcast is due while its gate is open, and not once it went or the gate closed', () => {
+    const { clock, gate } = gateWith();
+    assert.equal(gate.due('b1'), false, 'no deploys sent: nothing due');
+    gate.expect('b1', ['d1', 'd2']);
+    assert.equal(gate.due('b1'), true);
+    assert.equal(gate.due('b2'), false, 'another bundle');
+    gate.ready('b1', 'd1');
+    gate.ready('b1', 'd2');
+    clock.advance(0);
+    assert.equal(gate.due('b1'), false, 'broadcast');
+    gate.expect('b1', ['d3']);
+    gate.close();
+    assert.equal(gate.due('b1'), false, 'closed');
+  });
+
   it('broadcasts nothing after close and leaves no timer behind', () => {
     const { clock, sent, gate } = gateWith();
     gate.expect('b1', ['d1', 'd2']);

@@ -16,6 +16,8 @@
  * and never before `minDelayMs` (tests use it to act before the broadcast).
  * Devices sent a deploy while a gate is open join its wait; a device's
  * readiness for a bundle with no open gate is ignored (its broadcast went).
+ * While a gate is open its broadcast is `due`: a device asking for blocks
+ * then is answered by that broadcast (rollout-service).
  */
 export interface BroadcastGateTimers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -37,6 +39,8 @@ export interface BroadcastGate {
   expect(bundleId: string, deviceIds: readonly string[]): void;
   /** A device said it is subscribed to `bundleId`'s blocks. */
   ready(bundleId: string, deviceId: string): void;
+  /** Whether `bundleId`'s broadcast is still to come (its gate is open). */
+  due(bundleId: string): boolean;
   /** Bundles with an open gate, and how many devices each still waits for. */
   waiting(): Map<string, number>;
   /** Clears every timer; nothing is broadcast afterwards. */
@@ -106,6 +110,8 @@ export function createBroadcastGate(options: BroadcastGateOptions): BroadcastGat
       // Re-armed on every report: cheap (one timer), and the quiet period restarts.
       arm(bundleId, gate);
     },
+
+    due: (bundleId) => gates.has(bundleId),
 
     waiting() {
       return new Map([...gates].map(([bundleId, gate]) => [bundleId, gate.waiting.size]));

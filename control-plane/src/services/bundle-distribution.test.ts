@@ -174,6 +174,41 @@ describe('bundle distribution', () => {
     assert.equal(stats.blocksSentDirect, 2);
   });
 
+  it('re-broadcasts nothing for requests made while the broadcast is due, and still sends a lone asker its blocks', async () => {
+    const { bundleId, published, clock, distribution } = await setup({ repairBroadcastMin: 2 });
+    const early = (deviceId: string, indices: number[], blockCount = 10) =>
+      distribution.requestRepair(
+        deviceId,
+        { bundleId, blockCount, missing: bitmapOf(blockCount, indices) },
+        { broadcastDue: true },
+      );
+    for (const deviceId of ['dev-a', 'dev-b', 'dev-c']) await early(deviceId, [0, 1, 2]);
+    await early('dev-d', [7]);
+    await assert.rejects(early('dev-e', [1], 9), (e) => isFleetError(e, 'INVALID_REQUEST'));
+    await distribution.flushRepairs();
+    assert.deepEqual(
+      published.map((p) => `${p.topic} ${p.frame.index}`),
+      [`${deviceTopic('dev-d', 'blocks')} 7`],
+      'blocks 0-2 come with the broadcast; 7, asked for by one, goes to it at once',
+    );
+    assert.equal(distribution.stats().repairsBeforeBroadcast, 9, 'three askers of three blocks');
+    // With no broadcast due, the same requests are repaired as usual.
+    published.length = 0;
+    clock.nowMs += MIN_REPAIR_INTERVAL_MS;
+    for (const deviceId of ['dev-a', 'dev-b']) {
+      await distribution.requestRepair(deviceId, {
+        bundleId,
+        blockCount: 10,
+        missing: bitmapOf(10, [1]),
+      });
+    }
+    await distribution.flushRepairs();
+    assert.deepEqual(
+      published.map((p) => `${p.topic} ${p.frame.index}`),
+      [`${bundleBlocksTopic(bundleId)} 1`],
+    );
+  });
+
   it('broadcasts a block a device asks for again after it was sent to it alone', async () => {
     const { bundleId, published, clock, distribution } = await setup({ repairBroadcastMin: 8 });
     const ask = (indices: number[]) =>

@@ -32,6 +32,15 @@
  *
  * A device asking again before `minRepairIntervalMs` is ignored (it cannot
  * make the control plane flood the broker).
+ *
+ * Nor is a block re-broadcast for requests made while the wave's own
+ * broadcast is still due (`broadcastDue`, rollout-service asks the broadcast
+ * gate): that broadcast brings every block. An agent waits only seconds
+ * before its first request, and a wave's broadcast waits for its slowest
+ * devices to subscribe; in a 3,000-agent rollout 2,800 agents asked before
+ * it, and the re-broadcast they caused doubled the bytes sent. Such askers
+ * are counted (`repairsBeforeBroadcast`); the few a block would be sent to
+ * alone still get it at once.
  */
 import {
   bitmapFromBase64,
@@ -76,10 +85,15 @@ export interface BundleDistribution {
   plan(bundleId: string): Promise<TransferPlan>;
   /** Publishes every block once on the bundle's topic. */
   broadcast(bundleId: string): Promise<void>;
-  /** Takes a device's (already verified) request for missing blocks. */
+  /**
+   * Takes a device's (already verified) request for missing blocks; with
+   * `broadcastDue`, the bundle's broadcast is still to come: no block is
+   * re-broadcast for this request's window.
+   */
   requestRepair(
     deviceId: string,
     request: { bundleId: string; blockCount: number; missing: string },
+    context?: { broadcastDue?: boolean },
   ): Promise<void>;
   /** Publishes pending repairs now (also runs on its own after `repairWindowMs`). */
   flushRepairs(): Promise<void>;
@@ -93,6 +107,8 @@ export interface BundleDistribution {
     repairsIgnored: number;
     /** Askers of a block whose broadcast was within the hold-off (not re-broadcast). */
     repairsHeld: number;
+    /** Askers of a block, while the bundle's broadcast was due, left to that broadcast. */
+    repairsBeforeBroadcast: number;
   };
   close(): Promise<void>;
 }
@@ -120,7 +136,12 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
    */
   const pendingRepairs = new Map<
     string,
-    { askers: Map<number, Set<string>>; broadcast: Set<number> }
+    {
+      askers: Map<number, Set<string>>;
+      broadcast: Set<number>;
+      /** A request of this window came while the bundle's broadcast was due. */
+      broadcastDue: boolean;
+    }
   >();
   const lastRequestAt = new Map<string, number>();
   /** Per device, the blocks of its last direct repair: asked for again, they are broadcast. */
@@ -134,6 +155,7 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
     repairRequests: 0,
     repairsIgnored: 0,
     repairsHeld: 0,
+    repairsBeforeBroadcast: 0,
   };
   let flushTimer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();
@@ -214,6 +236,7 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
       for (const [index, devices] of [...pending.askers].sort(([a], [b]) => a - b)) {
         if (devices.size >= repairBroadcastMin || pending.broadcast.has(index)) {
           if (heldOff(bundleId, index)) counters.repairsHeld += devices.size;
+          else if (pending.broadcastDue) counters.repairsBeforeBroadcast += devices.size;
           else broadcast.push(index);
           continue;
         }
@@ -238,18 +261,40 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
   }
 
   /** Notes `deviceId`'s request for `index`; a block it was just sent alone is broadcast. */
-  function addPending(deviceId: string, bundleId: string, index: number): void {
+  function addPending(
+    deviceId: string,
+    bundleId: string,
+    index: number,
+    broadcastDue: boolean,
+  ): void {
     let pending = pendingRepairs.get(bundleId);
     if (!pending) {
-      pending = { askers: new Map(), broadcast: new Set() };
+      pending = { askers: new Map(), broadcast: new Set(), broadcastDue: false };
       pendingRepairs.set(bundleId, pending);
     }
+    if (broadcastDue) pending.broadcastDue = true;
     const devices = pending.askers.get(index) ?? new Set<string>();
     pending.askers.set(index, devices);
     devices.add(deviceId);
     const last = lastDirect.get(deviceId);
     // Sent to it alone and still missing: it may not read its own topic.
     if (last?.bundleId === bundleId && last.indices.has(index)) pending.broadcast.add(index);
+  }
+
+  /** The request's missing-block bitmap, checked against the bundle; throws for a bad request. */
+  async function missingBlocks(request: {
+    bundleId: string;
+    blockCount: number;
+    missing: string;
+  }): Promise<Uint8Array> {
+    const entry = await prepare(request.bundleId);
+    if (request.blockCount !== entry.plan.blockCount) {
+      throw controlPlaneError(
+        'INVALID_REQUEST',
+        `blocks-request for ${request.bundleId} names ${request.blockCount} blocks, the bundle has ${entry.plan.blockCount}`,
+      );
+    }
+    return bitmapFromBase64(request.missing, request.blockCount);
   }
 
   return {
@@ -260,7 +305,7 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
       const entry = await prepare(bundleId);
       await send(entry, entry.blocks.keys());
     },
-    async requestRepair(deviceId, request) {
+    async requestRepair(deviceId, request, context = {}) {
       counters.repairRequests += 1;
       const now = options.nowMs();
       const last = lastRequestAt.get(deviceId);
@@ -273,14 +318,7 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
       lastRequestAt.set(deviceId, now);
       let missing: Uint8Array;
       try {
-        const entry = await prepare(request.bundleId);
-        if (request.blockCount !== entry.plan.blockCount) {
-          throw controlPlaneError(
-            'INVALID_REQUEST',
-            `blocks-request for ${request.bundleId} names ${request.blockCount} blocks, the bundle has ${entry.plan.blockCount}`,
-          );
-        }
-        missing = bitmapFromBase64(request.missing, request.blockCount);
+        missing = await missingBlocks(request);
       } catch (error) {
         if (lastRequestAt.get(deviceId) === now) {
           if (last === undefined) lastRequestAt.delete(deviceId);
@@ -289,7 +327,8 @@ export function createBundleDistribution(options: BundleDistributionOptions): Bu
         throw error;
       }
       for (let i = 0; i < request.blockCount; i++) {
-        if (hasBit(missing, i)) addPending(deviceId, request.bundleId, i);
+        if (hasBit(missing, i))
+          addPending(deviceId, request.bundleId, i, context.broadcastDue ?? false);
       }
       flushTimer ??= setTimeout(() => {
         flushing = flushing.then(flushRepairs).catch(() => undefined);

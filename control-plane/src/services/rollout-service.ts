@@ -583,8 +583,13 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
             );
           return;
         }
-        case 'blocks-request':
-          return options.distribution.requestRepair(deviceId, message);
+        case 'blocks-request': {
+          // Asked before the wave's broadcast: the broadcast answers it, and
+          // the asker is subscribed to the blocks, so it is ready.
+          const broadcastDue = gate.due(message.bundleId);
+          if (broadcastDue) gate.ready(message.bundleId, deviceId);
+          return options.distribution.requestRepair(deviceId, message, { broadcastDue });
+        }
         case 'drift':
           return void (await options.onDrift?.(deviceId, message));
         case 'fl-update':
