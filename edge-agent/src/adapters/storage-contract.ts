@@ -19,6 +19,7 @@ export interface Stores {
 }
 
 const BUNDLE = 'ab'.repeat(32);
+const LATER = '9a'.repeat(32);
 const spec = {
   bundleId: BUNDLE,
   blockRoot: 'cd'.repeat(32),
@@ -93,6 +94,24 @@ export function runStorageContract(name: string, open: () => Stores): void {
     assert.throws(() => void download.write(3, new Uint8Array(4)), /outside/);
     assert.deepEqual(download.missing(), [0, 1, 2]);
     await open().downloads.discard(BUNDLE);
+  });
+
+  test(`${name}: what a download and a slot hold does not change when the writer's buffers do`, async () => {
+    const download = await open().downloads.open(spec);
+    const written = [block(0), block(1), block(2)];
+    for (const [i, data] of written.entries()) await download.write(i, data);
+    for (const data of written) data.fill(0xee);
+    assert.deepEqual([...(await download.read())], [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]);
+    await open().downloads.discard(BUNDLE);
+
+    const model = new Uint8Array([4, 5]);
+    await open().slots.write('b', {
+      bundleId: LATER,
+      manifestEnvelope: new Uint8Array([1]),
+      parts: new Map([['model.onnx', model]]),
+    });
+    model.fill(0xee);
+    assert.deepEqual([...(await open().slots.read('b', LATER))!.parts.get('model.onnx')!], [4, 5]);
   });
 
   test(`${name}: slots hold one bundle each and are read back only for that bundle`, async () => {

@@ -32,20 +32,56 @@ export function createMemoryStateStore(): StateStore {
   };
 }
 
+/**
+ * Identical content is held once per process: the downloads of one transfer
+ * (same block root and sizes) write into one shared buffer, and slots share
+ * equal part bytes. A simulated fleet runs thousands of agents in one
+ * process, each fetching the same bundle; a ~200 KB download buffer and the
+ * inflated parts for every agent, allocated in the same few seconds, made
+ * V8 collect its whole heap again and again (external memory pressure): a
+ * 5,000-agent fleet process stalled for tens of seconds. Every agent still
+ * receives, checks and writes each of its own blocks; only the bytes are
+ * stored once, as on a deduplicating file system.
+ *
+ * Copy semantics hold: a block is copied into the shared buffer by the first
+ * download to write it, later writers' blocks are compared with it, and a
+ * download whose block differs gets a private copy from then on (copy on
+ * write). Bytes in a shared buffer are never changed once written. What
+ * `read` returns is only read (DownloadStore.read).
+ */
+interface SharedTransfer {
+  bytes: Uint8Array;
+  /** Blocks written into `bytes` so far (each once). */
+  written: Uint8Array;
+}
+
+const sharedTransfers = new Map<string, WeakRef<SharedTransfer>>();
+
+function sharedTransferFor(spec: DownloadSpec): SharedTransfer {
+  const key = `${spec.blockRoot}:${spec.sizeBytes}:${spec.blockSizeBytes}:${spec.blockCount}`;
+  let shared = sharedTransfers.get(key)?.deref();
+  if (!shared) {
+    for (const [k, ref] of sharedTransfers) if (!ref.deref()) sharedTransfers.delete(k);
+    shared = { bytes: new Uint8Array(spec.sizeBytes), written: createBitmap(spec.blockCount) };
+    sharedTransfers.set(key, new WeakRef(shared));
+  }
+  return shared;
+}
+
+interface MemoryDownloadEntry {
+  spec: DownloadSpec;
+  /** The shared transfer until a block differs from it; then this download's own bytes. */
+  content: { shared: SharedTransfer } | { own: Uint8Array } | null;
+  bitmap: Uint8Array;
+}
+
 export function createMemoryDownloadStore(): DownloadStore {
-  const downloads = new Map<
-    string,
-    { spec: DownloadSpec; bytes: Uint8Array; bitmap: Uint8Array }
-  >();
+  const downloads = new Map<string, MemoryDownloadEntry>();
   return {
     open(spec) {
       let entry = downloads.get(spec.bundleId);
       if (!entry || JSON.stringify(entry.spec) !== JSON.stringify(spec)) {
-        entry = {
-          spec: { ...spec },
-          bytes: new Uint8Array(spec.sizeBytes),
-          bitmap: createBitmap(spec.blockCount),
-        };
+        entry = { spec: { ...spec }, content: null, bitmap: createBitmap(spec.blockCount) };
         downloads.set(spec.bundleId, entry);
       }
       return Promise.resolve(memoryDownload(entry));
@@ -57,12 +93,28 @@ export function createMemoryDownloadStore(): DownloadStore {
   };
 }
 
-function memoryDownload(entry: {
-  spec: DownloadSpec;
-  bytes: Uint8Array;
-  bitmap: Uint8Array;
-}): Download {
-  const { spec, bytes, bitmap } = entry;
+function writeBlock(entry: MemoryDownloadEntry, index: number, data: Uint8Array): void {
+  const offset = index * entry.spec.blockSizeBytes;
+  entry.content ??= { shared: sharedTransferFor(entry.spec) };
+  if ('own' in entry.content) {
+    entry.content.own.set(data, offset);
+    return;
+  }
+  const { shared } = entry.content;
+  if (!hasBit(shared.written, index)) {
+    shared.bytes.set(data, offset);
+    setBit(shared.written, index);
+    return;
+  }
+  const held = shared.bytes.subarray(offset, offset + data.length);
+  if (Buffer.compare(held, data) === 0) return; // the same bytes are there
+  const own = shared.bytes.slice(); // the blocks this download wrote are in it unchanged
+  own.set(data, offset);
+  entry.content = { own };
+}
+
+function memoryDownload(entry: MemoryDownloadEntry): Download {
+  const { spec, bitmap } = entry;
   return {
     blockCount: spec.blockCount,
     has: (index) => hasBit(bitmap, index),
@@ -72,7 +124,7 @@ function memoryDownload(entry: {
     write(index, data) {
       checkBlock(spec, index, data);
       if (!hasBit(bitmap, index)) {
-        bytes.set(data, index * spec.blockSizeBytes);
+        writeBlock(entry, index, data);
         setBit(bitmap, index);
       }
       return Promise.resolve();
@@ -84,19 +136,39 @@ function memoryDownload(entry: {
           new Error(`download of ${spec.bundleId} holds ${held} of ${spec.blockCount} blocks`),
         );
       }
-      // Not a copy (DownloadStore.read): for a simulated fleet, a second
-      // ~200 KB buffer per agent while it stages was a cost of its own
-      // (0.6 ms of CPU an agent in a 3,000-agent profile).
-      return Promise.resolve(bytes);
+      // Not a copy (DownloadStore.read).
+      const content = entry.content;
+      if (!content) return Promise.resolve(new Uint8Array(0)); // no blocks: an empty file
+      return Promise.resolve('own' in content ? content.own : content.shared.bytes);
     },
   };
+}
+
+/** Part bytes held by the memory slot stores of this process, by bundle and part name (see above). */
+const sharedParts = new Map<string, WeakRef<Uint8Array>>();
+
+/** A copy of `bytes`: the one another slot already holds when equal, else a new one (then shared). */
+function sharedPart(bundleId: string, name: string, bytes: Uint8Array): Uint8Array {
+  const key = `${bundleId}/${name}`;
+  const held = sharedParts.get(key)?.deref();
+  if (held && Buffer.compare(held, bytes) === 0) return held;
+  if (!held) for (const [k, ref] of sharedParts) if (!ref.deref()) sharedParts.delete(k);
+  const copy = bytes.slice();
+  sharedParts.set(key, new WeakRef(copy));
+  return copy;
 }
 
 export function createMemorySlotStore(): SlotStore {
   const slots = new Map<Slot, SlotContents>();
   return {
     write(slot, contents) {
-      slots.set(slot, { ...contents, parts: new Map(contents.parts) });
+      const parts = new Map(
+        [...contents.parts].map(([name, bytes]) => [
+          name,
+          sharedPart(contents.bundleId, name, bytes),
+        ]),
+      );
+      slots.set(slot, { ...contents, parts });
       return Promise.resolve();
     },
     read(slot, bundleId) {
