@@ -7,9 +7,10 @@
  *    MNIST model with seeded random weights, int8 through the real factory).
  * 2. Starts a control plane (embedded PGlite and aedes) in this process,
  *    installs the root, pushes the bundle.
- * 3. Forks one process that enrols N real agents over HTTP (startSimFleet:
- *    each its own key, MQTT session, update state and slots), then waits
- *    until the control plane has seen all N online.
+ * 3. Forks the fleet: `--fleet-processes` processes (default 2) that enrol
+ *    N real agents between them over HTTP (startSimFleet: each its own key,
+ *    MQTT session, update state and slots), then waits until the control
+ *    plane has seen all N online.
  * 4. Creates a rollout to all (one wave, bake and probation 1 s) and times,
  *    at the agents, when each has the deploy, has downloaded, is on
  *    probation and has committed; then when the control plane calls the
@@ -18,7 +19,7 @@
  *    block frames to N plain MQTT clients in a forked process.
  *
  * Progress goes to stderr; the last stdout line is one JSON object. Run as a
- * script with `--role fleet`, this file is the fleet process. See README.md.
+ * script with `--role fleet`, this file is a fleet process. See README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -86,6 +87,7 @@ type ToFleet =
       mqttUrl: string;
       count: number;
       concurrency: number;
+      idPrefix: string;
     }
   | { type: 'watch'; bundleId: string; sinceMs: number }
   | { type: 'stop' }
@@ -96,7 +98,8 @@ type FromFleet =
   | { type: 'progress'; counts: PhaseCounts }
   | {
       type: 'watched';
-      phases: Record<Phase, Spread>;
+      /** When each agent first was at or past each phase (ms since the rollout's start; agents seen only). */
+      firstMs: Record<Phase, number[]>;
       failed: number;
       downloads: Record<string, number>;
       published: Record<string, number>;
@@ -105,8 +108,10 @@ type FromFleet =
     }
   | { type: 'closed' };
 
-function spread(times: Float64Array): Spread {
-  const seen = times.filter((t) => !Number.isNaN(t)).sort();
+function spread(times: Float64Array | number[]): Spread {
+  const seen = Float64Array.from(times)
+    .filter((t) => !Number.isNaN(t))
+    .sort();
   const at = (q: number) =>
     seen.length ? Math.round(seen[Math.min(seen.length - 1, Math.floor(q * seen.length))]!) : null;
   return {
@@ -173,9 +178,11 @@ function watchFleet(fleet: SimFleet, bundleId: string, sinceMs: number) {
     }
     return finished === n;
   };
-  const spreads = () =>
-    Object.fromEntries(PHASES.map((p, i) => [p, spread(first[i]!)])) as Record<Phase, Spread>;
-  return { counts, sample, spreads };
+  const firstMs = () =>
+    Object.fromEntries(
+      PHASES.map((p, i) => [p, [...first[i]!].filter((t) => !Number.isNaN(t))]),
+    ) as Record<Phase, number[]>;
+  return { counts, sample, firstMs };
 }
 
 function runFleetProcess(): void {
@@ -199,7 +206,7 @@ function runFleetProcess(): void {
           mqttUrl: message.mqttUrl,
           count: message.count,
           concurrency: message.concurrency,
-          idPrefix: 'bench',
+          idPrefix: message.idPrefix,
           onProgress: (started, total) => {
             if (started < total && wallMs() - lastMs < 2_000) return;
             lastMs = wallMs();
@@ -243,7 +250,7 @@ function runFleetProcess(): void {
             downloads[k] = (downloads[k] ?? 0) + v;
         reply({
           type: 'watched',
-          phases: watch.spreads(),
+          firstMs: watch.firstMs(),
           failed: watch.counts().failed,
           downloads,
           published,
@@ -268,6 +275,7 @@ function runFleetProcess(): void {
 interface BenchOptions {
   agents: number;
   enrolConcurrency: number;
+  fleetProcesses: number;
   bareConcurrency: number;
   timeoutS: number;
   countQueries: boolean;
@@ -281,6 +289,7 @@ function parseOptions(argv: string[]): BenchOptions {
       agents: { type: 'string', default: '1000' },
       'enrol-concurrency': { type: 'string', default: '50' },
       'bare-concurrency': { type: 'string', default: '200' },
+      'fleet-processes': { type: 'string', default: '2' },
       timeout: { type: 'string', default: '600' },
       'count-queries': { type: 'boolean', default: false },
     },
@@ -295,6 +304,7 @@ function parseOptions(argv: string[]): BenchOptions {
     agents: positive('agents', values.agents),
     enrolConcurrency: positive('enrol-concurrency', values['enrol-concurrency']),
     bareConcurrency: positive('bare-concurrency', values['bare-concurrency']),
+    fleetProcesses: positive('fleet-processes', values['fleet-processes']),
     timeoutS: positive('timeout', values.timeout),
     countQueries: values['count-queries'],
   };
@@ -429,18 +439,23 @@ async function openFilesLimit(): Promise<number | null> {
 
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
-/** Who used the CPU over a window: this process (control plane), the fleet, everything else. */
+/**
+ * Who used the CPU over a window: this process (control plane), the fleet
+ * (its processes together, and each), everything else.
+ */
 function cpuShares(
   before: ReturnType<typeof readCpuTimes>,
   after: ReturnType<typeof readCpuTimes>,
 ) {
   if (!before || !after) return { unavailable: 'no /proc' };
-  const [bench, fleet] = after.processMs.map((ms, i) => Math.round(ms - before.processMs[i]!));
+  const [bench, ...fleet] = after.processMs.map((ms, i) => Math.round(ms - before.processMs[i]!));
+  const fleetMs = fleet.reduce((a, b) => a + b, 0);
   const machine = Math.round(after.machineBusyMs - before.machineBusyMs);
   return {
     controlPlaneProcessMs: bench!,
-    fleetProcessMs: fleet!,
-    otherProcessesMs: machine - bench! - fleet!,
+    fleetProcessMs: fleetMs,
+    fleetProcessesMs: fleet,
+    otherProcessesMs: machine - bench! - fleetMs,
     machineBusyMs: machine,
   };
 }
@@ -488,6 +503,71 @@ function countQueries(): {
 
 type FleetProcess = BenchChild<ToFleet, FromFleet>;
 
+/**
+ * The fleet: N agents split evenly over P forked processes, driven as one.
+ * One Node process runs its agents on one thread; on a 2-core machine a
+ * single fleet process was CPU-bound on that thread while the machine still
+ * had idle time, and its heap (8.7 GB at 10,000 agents) made every garbage
+ * collection longer.
+ */
+interface FleetShards {
+  readonly pids: number[];
+  readonly sizes: number[];
+  /** Sends each process its message (`message(shard)`). */
+  send(message: (shard: number) => ToFleet): void;
+  /** The next message of `type` from every process, in shard order. */
+  all<T extends FromFleet['type']>(
+    type: T,
+    timeoutMs?: number,
+  ): Promise<Extract<FromFleet, { type: T }>[]>;
+  stop(): Promise<void>;
+}
+
+function forkFleet(
+  agents: number,
+  processes: number,
+  onOther: (shard: number, message: FromFleet) => void,
+): FleetShards {
+  const count = Math.min(processes, agents);
+  const sizes = Array.from(
+    { length: count },
+    (_, i) => Math.floor(agents / count) + (i < agents % count ? 1 : 0),
+  );
+  const children: FleetProcess[] = sizes.map((_, shard) =>
+    forkBenchChild<ToFleet, FromFleet>(fileURLToPath(import.meta.url), 'fleet', (m) =>
+      onOther(shard, m),
+    ),
+  );
+  return {
+    pids: children.map((c) => c.pid),
+    sizes,
+    send: (message) => children.forEach((c, shard) => c.send(message(shard))),
+    all: (type, timeoutMs) => Promise.all(children.map((c) => c.next(type, timeoutMs))),
+    stop: async () => void (await Promise.all(children.map((c) => c.stop()))),
+  };
+}
+
+/** The fleet processes' `watched` reports as one. */
+function mergeWatched(reports: Extract<FromFleet, { type: 'watched' }>[]) {
+  const sum = (records: Record<string, number>[]) => {
+    const total: Record<string, number> = {};
+    for (const record of records)
+      for (const [k, v] of Object.entries(record)) total[k] = (total[k] ?? 0) + v;
+    return total;
+  };
+  return {
+    phases: Object.fromEntries(
+      PHASES.map((p) => [p, spread(reports.flatMap((r) => r.firstMs[p]))]),
+    ) as Record<Phase, Spread>,
+    failed: reports.reduce((a, r) => a + r.failed, 0),
+    downloads: sum(reports.map((r) => r.downloads)),
+    published: sum(reports.map((r) => r.published)),
+    eventLoopDelayP99Ms: Math.max(...reports.map((r) => r.eventLoopDelayP99Ms)),
+    /** The sum of each process's own peak (an upper bound on the fleet's peak at one time). */
+    peakRssBytes: reports.reduce((a, r) => a + r.peakRssBytes, 0),
+  };
+}
+
 /** The control plane with the trust root and the bundle installed; block frames are recorded. */
 interface Stage {
   bundle: Uint8Array;
@@ -526,18 +606,27 @@ async function setUp(): Promise<Stage> {
   return { bundle, bundleId, cp, dir, brokerPort, call, frames, frameTimesMs };
 }
 
-async function enrolFleet(stage: Stage, fleet: FleetProcess, options: BenchOptions) {
+async function enrolFleet(stage: Stage, fleet: FleetShards, options: BenchOptions) {
   const { cp } = stage;
-  log(`enrolling ${options.agents} agents (${options.enrolConcurrency} at a time)...`);
-  fleet.send({
+  const processes = fleet.sizes.length;
+  log(
+    `enrolling ${options.agents} agents (${options.enrolConcurrency} at a time) in ${processes} fleet process${processes > 1 ? 'es' : ''}...`,
+  );
+  fleet.send((shard) => ({
     type: 'enrol',
     controlPlaneUrl: cp.url!,
     operatorToken: cp.firstAdminToken!,
     mqttUrl: cp.broker!.deviceUrl,
-    count: options.agents,
-    concurrency: options.enrolConcurrency,
-  });
-  const enrolled = await fleet.next('enrolled');
+    count: fleet.sizes[shard]!,
+    // The control plane sees --enrol-concurrency enrolments at once in all.
+    concurrency: Math.max(1, Math.ceil(options.enrolConcurrency / processes)),
+    idPrefix: processes > 1 ? `bench${shard}` : 'bench',
+  }));
+  const reports = await fleet.all('enrolled');
+  const enrolled = {
+    enrolMs: Math.max(...reports.map((r) => r.enrolMs)),
+    rssBeforeBytes: reports.reduce((a, r) => a + r.rssBeforeBytes, 0),
+  };
   log(`  ${options.agents} agents started in ${(enrolled.enrolMs / 1000).toFixed(1)} s`);
   // Their online states may still be queued at the control plane: wait, so the rollout starts quiet.
   const settleStartMs = wallMs();
@@ -557,7 +646,7 @@ async function enrolFleet(stage: Stage, fleet: FleetProcess, options: BenchOptio
 /** Creates the rollout and follows it until every agent has committed (or --timeout), then until the control plane says it is done. */
 async function runRollout(
   stage: Stage,
-  fleet: FleetProcess,
+  fleet: FleetShards,
   options: BenchOptions,
   meter: SocketByteMeter,
   problems: string[],
@@ -565,13 +654,13 @@ async function runRollout(
 ) {
   const { call, cp } = stage;
   const brokerBytesBefore = meter.bytesWrittenOnPort(stage.brokerPort);
-  const cpuBefore = readCpuTimes([process.pid, fleet.pid]);
+  const cpuBefore = readCpuTimes([process.pid, ...fleet.pids]);
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const sinceMs = wallMs();
   const seconds = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
-  fleet.send({ type: 'watch', bundleId: stage.bundleId, sinceMs });
-  const watched = fleet.next('watched', options.timeoutS * 1000 + 60_000);
+  fleet.send(() => ({ type: 'watch', bundleId: stage.bundleId, sinceMs }));
+  const watched = fleet.all('watched', options.timeoutS * 1000 + 60_000).then(mergeWatched);
   log(`rollout of ${stage.bundle.length} bytes to ${options.agents} agents...`);
   const progressTimer = setInterval(() => {
     const rss = mb(process.memoryUsage.rss());
@@ -579,7 +668,7 @@ async function runRollout(
   }, 2_000);
   const stopTimer = setTimeout(() => {
     problems.push(`not every agent committed within --timeout ${options.timeoutS} s`);
-    fleet.send({ type: 'stop' });
+    fleet.send(() => ({ type: 'stop' }));
   }, options.timeoutS * 1000);
   try {
     const created = await call<RolloutSummary>('POST', '/v1/rollouts', {
@@ -591,7 +680,7 @@ async function runRollout(
     log(`  created ${created.id}: the request took ${seconds(createMs)} (it sends the deploys)`);
     const atAgents = await watched.catch((error: unknown) => {
       problems.push(
-        `${String(error)}: the fleet process was too busy to answer; its last progress report is given`,
+        `${String(error)}: a fleet process was too busy to answer; the last progress reports are given`,
       );
       return null;
     });
@@ -607,7 +696,7 @@ async function runRollout(
     }, 60_000);
     const completedMs = finished ? Math.round(wallMs() - sinceMs) : null;
     const wallWindowMs = Math.round(wallMs() - sinceMs);
-    const cpuAfter = readCpuTimes([process.pid, fleet.pid]);
+    const cpuAfter = readCpuTimes([process.pid, ...fleet.pids]);
     const brokerSentBytes = meter.bytesWrittenOnPort(stage.brokerPort) - brokerBytesBefore;
     delay.disable();
     const shown = await call<RolloutSummary & { devices: { error: { code: string } | null }[] }>(
@@ -725,29 +814,39 @@ async function runBench(options: BenchOptions): Promise<void> {
   log(`rollout bench: ${options.agents} agents, commit ${code.commit}`);
 
   const stage = await setUp();
-  let lastProgress: { text: string; counts: PhaseCounts | null } = {
-    text: 'waiting for the fleet',
-    counts: null,
+  // Each fleet process's latest enrolment and phase counts; shown summed.
+  const enrolledBy: number[] = [];
+  const countsBy: (PhaseCounts | null)[] = [];
+  const lastProgress = (): { text: string; counts: PhaseCounts | null } => {
+    if (countsBy.length === 0 || countsBy.some((c) => c === null))
+      return { text: 'waiting for the fleet', counts: null };
+    const counts = Object.fromEntries(
+      [...PHASES, 'failed' as const].map((k) => [k, countsBy.reduce((a, c) => a + c![k], 0)]),
+    ) as PhaseCounts;
+    return {
+      text: PHASES.map((p) => `${p} ${counts[p]}`).join(', ') + `, failed ${counts.failed}`,
+      counts,
+    };
   };
-  const fleet: FleetProcess = forkBenchChild(fileURLToPath(import.meta.url), 'fleet', (m) => {
-    if (m.type === 'enrol-progress') log(`  enrolled ${m.started}/${m.total}`);
-    if (m.type === 'progress')
-      lastProgress = {
-        text: PHASES.map((p) => `${p} ${m.counts[p]}`).join(', ') + `, failed ${m.counts.failed}`,
-        counts: m.counts,
-      };
+  const fleet = forkFleet(options.agents, options.fleetProcesses, (shard, m) => {
+    if (m.type === 'enrol-progress') {
+      enrolledBy[shard] = m.started;
+      log(`  enrolled ${enrolledBy.reduce((a, b) => a + (b ?? 0), 0)}/${options.agents}`);
+    }
+    if (m.type === 'progress') countsBy[shard] = m.counts;
   });
+  for (let shard = 0; shard < fleet.sizes.length; shard++) countsBy[shard] = null;
   let enrolment: Awaited<ReturnType<typeof enrolFleet>> | null = null;
   let rollout: Awaited<ReturnType<typeof runRollout>> | null = null;
   try {
     enrolment = await enrolFleet(stage, fleet, options);
     queries?.reset(); // the rollout's statements only
-    rollout = await runRollout(stage, fleet, options, meter, problems, () => lastProgress);
+    rollout = await runRollout(stage, fleet, options, meter, problems, lastProgress);
   } catch (error) {
     fail('the rollout run')(error);
   } finally {
-    fleet.send({ type: 'close' });
-    await fleet.next('closed', 120_000).catch(fail('closing the fleet'));
+    fleet.send(() => ({ type: 'close' }));
+    await fleet.all('closed', 120_000).catch(fail('closing the fleet'));
     await fleet.stop();
     await stage.cp.close();
     await rm(stage.dir, { recursive: true, force: true });
@@ -795,8 +894,8 @@ async function runBench(options: BenchOptions): Promise<void> {
         controlPlane: { backend: 'pglite + embedded aedes', rollouts: mergeConfig({}).rollouts },
         agent: 'defaults: tick 1 s, health every 60 s, first repair request after 2 s quiet',
         agentSigning: 'node:crypto Ed25519 (nativeSigner from @fleet/protocol/node)',
-        processes:
-          'control plane and broker: the bench process; the N agents: one forked process; bare broker: the bench process, its N clients: one forked process',
+        fleetProcesses: fleet.sizes.length,
+        processes: `control plane and broker: the bench process; the N agents: ${fleet.sizes.length} forked process${fleet.sizes.length > 1 ? `es of ${fleet.sizes.join(', ')}` : ''}; bare broker: the bench process, its N clients: one forked process`,
       },
       enrolment: enrolment?.figures ?? null,
       ...(rollout?.figures ?? { rollout: null }),
