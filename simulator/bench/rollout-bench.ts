@@ -892,7 +892,8 @@ async function runBench(options: BenchOptions): Promise<void> {
         enrolConcurrency: options.enrolConcurrency,
         policy: POLICY,
         controlPlane: { backend: 'pglite + embedded aedes', rollouts: mergeConfig({}).rollouts },
-        agent: 'defaults: tick 1 s, health every 60 s, first repair request after 2 s quiet',
+        agent:
+          'defaults: tick 1 s, health every 60 s, first repair request after 2 s quiet (10 s while no block has come)',
         agentSigning: 'node:crypto Ed25519 (nativeSigner from @fleet/protocol/node)',
         fleetProcesses: fleet.sizes.length,
         processes: `control plane and broker: the bench process; the N agents: ${fleet.sizes.length} forked process${fleet.sizes.length > 1 ? `es of ${fleet.sizes.join(', ')}` : ''}; bare broker: the bench process, its N clients: one forked process`,

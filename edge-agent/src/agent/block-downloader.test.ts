@@ -118,7 +118,7 @@ interface Sent {
 
 /** Everything the downloader did to the outside world. */
 function harness(
-  options: Partial<Pick<BlockDownloaderOptions, 'random' | 'downloads'>> & {
+  options: Partial<Pick<BlockDownloaderOptions, 'random' | 'downloads' | 'broadcastWaitMs'>> & {
     failSubscribe?: boolean;
   } = {},
 ) {
@@ -136,6 +136,8 @@ function harness(
     timers: clock.timers,
     random: options.random ?? (() => 0.5), // no jitter: delays are exact
     firstRepairDelayMs: FIRST_REPAIR_MS,
+    // The same as the first repair delay unless a test looks at the wait for the broadcast.
+    broadcastWaitMs: 'broadcastWaitMs' in options ? options.broadcastWaitMs : FIRST_REPAIR_MS,
     maxRepairDelayMs: MAX_REPAIR_MS,
     transport: {
       subscribe: (topic) =>
@@ -374,6 +376,24 @@ describe('block downloader', () => {
     assert.deepEqual(missingOf(h.requests[0]!), [0, 1]);
   });
 
+  it('waits longer before its first request while no block has come (the broadcast is awaited)', async () => {
+    const t = await transfer(3 * BLOCK_BYTES, 14);
+    const h = harness({ broadcastWaitMs: undefined }); // the default: 5 x the first repair delay
+    await h.downloader.start(t.job);
+    await h.clock.advance(5 * FIRST_REPAIR_MS - 1);
+    assert.equal(h.requests.length, 0, 'no block yet: the broadcast may still come');
+    await h.clock.advance(1);
+    assert.equal(h.requests.length, 1);
+    assert.deepEqual(missingOf(h.requests[0]!), [0, 1, 2]);
+    // Once blocks have come, a quiet spell is a loss: asked after the usual delay.
+    await h.downloader.onFrame(t.frame(0));
+    await h.clock.advance(MAX_REPAIR_MS); // the backed-off check finds block 0
+    assert.equal(h.requests.length, 1, 'block 0 was progress');
+    await h.clock.advance(FIRST_REPAIR_MS);
+    assert.equal(h.requests.length, 2);
+    assert.deepEqual(missingOf(h.requests[1]!), [1, 2]);
+  });
+
   it('jitters each repair delay from its random source (+-50%)', async () => {
     const t = await transfer(2 * BLOCK_BYTES, 8);
     const draws = [0, 0.999, 0.25];
@@ -395,6 +415,7 @@ describe('block downloader', () => {
       timers: clock.timers,
       random: () => 0.5,
       firstRepairDelayMs: FIRST_REPAIR_MS,
+      broadcastWaitMs: FIRST_REPAIR_MS,
       transport: {
         subscribe: () => Promise.resolve(),
         unsubscribe: () => Promise.resolve(),

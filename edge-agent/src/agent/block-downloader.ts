@@ -9,7 +9,12 @@
  *      it; duplicates and out-of-order blocks are harmless, a corrupt block
  *      is counted and dropped (it stays missing and is asked for again);
  *   3. when no new block has arrived for a while, publish a signed request for
- *      the missing ones (a bitmap), with backoff and jitter (THREATS 25);
+ *      the missing ones (a bitmap), with backoff and jitter (THREATS 25); a
+ *      download that has had no block at all waits longer first: the
+ *      broadcast has most likely not started (the control plane holds it
+ *      until the wave's devices are subscribed), and a fleet asking in the
+ *      meantime only loads the control plane (10,000 simulated agents sent
+ *      3.3 requests each before their broadcast, which delayed it);
  *   4. when every block is held: unsubscribe and report completion.
  *
  * The deadline is the update machine's (a `tick` past it stops the download).
@@ -51,6 +56,11 @@ export interface BlockDownloaderOptions {
   random?: () => number;
   /** Quiet time before the first repair request (the broadcast may be under way). */
   firstRepairDelayMs?: number;
+  /**
+   * Quiet time before the first repair request of a download that has had no
+   * block yet (waiting for the broadcast); default 5 x `firstRepairDelayMs`.
+   */
+  broadcastWaitMs?: number;
   /** Longest wait between repair requests (the delay doubles up to it). */
   maxRepairDelayMs?: number;
   /**
@@ -104,6 +114,7 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
   const random = options.random ?? Math.random;
   const firstRepairDelayMs = options.firstRepairDelayMs ?? 2_000;
   const maxRepairDelayMs = options.maxRepairDelayMs ?? 30_000;
+  const broadcastWaitMs = options.broadcastWaitMs ?? 5 * firstRepairDelayMs;
   const active = new Map<string, Active>();
   const counters = { blocksWritten: 0, duplicates: 0, corrupt: 0, malformed: 0, requests: 0 };
 
@@ -223,8 +234,9 @@ export function createBlockDownloader(options: BlockDownloaderOptions): BlockDow
         return;
       }
       options.onProgress(bundleId, download.received(), job.blockCount);
-      // Resuming with blocks in hand: ask for the rest at once rather than wait for a broadcast.
-      if (download.received() > 0) entry.repairDelayMs = 0;
+      // Resuming with blocks in hand: ask for the rest at once rather than wait
+      // for a broadcast; with none, give the broadcast its time.
+      entry.repairDelayMs = download.received() > 0 ? 0 : broadcastWaitMs;
       schedule(entry);
       entry.repairDelayMs = Math.max(entry.repairDelayMs, firstRepairDelayMs);
     },

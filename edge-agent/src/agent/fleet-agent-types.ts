@@ -66,7 +66,7 @@ export interface FleetAgentOptions {
       'minBackoffMs' | 'maxBackoffMs' | 'connectTimeoutMs' | 'keepaliveSeconds'
     >
   >;
-  downloader?: { firstRepairDelayMs?: number; maxRepairDelayMs?: number };
+  downloader?: { firstRepairDelayMs?: number; broadcastWaitMs?: number; maxRepairDelayMs?: number };
   drift?: {
     outboxBounds?: Partial<DriftOutboxBounds>;
     maxInFlight?: number;
