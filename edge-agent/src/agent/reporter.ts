@@ -4,7 +4,10 @@
  *
  *   state      retained, on connect and after every update transition; the
  *              same message with `online: false` is the last will
- *   progress   on `evt`, for the rollout being worked on
+ *   progress   on `evt`, for the rollout being worked on: the download's
+ *              (the first once the blocks are subscribed: "ready for the
+ *              broadcast"), and a transition's when the state message does
+ *              not carry it (update-effects `report`)
  *   health     on `telemetry`, every health window; `feedback.stored` is the
  *              labelled samples held now (`storedSamples`), sent whenever
  *              there are any, so a federated round can judge `minSamples`
@@ -90,6 +93,22 @@ export interface Reporter {
   }): Promise<void>;
 }
 
+/** The update a state message reports: the job under way, else the last one ended. */
+export function stateUpdate(state: AgentState): StateMessage['update'] {
+  const job = state.job;
+  const last = state.last;
+  const update: StateMessage['update'] = { state: reportedUpdateState(state) };
+  if (job) {
+    update.rolloutId = job.rolloutId;
+    update.bundleId = job.model.bundleId;
+  } else if (last) {
+    if (last.rolloutId) update.rolloutId = last.rolloutId;
+    update.bundleId = last.bundleId;
+    if (last.error) update.error = last.error;
+  }
+  return update;
+}
+
 export function createReporter(options: ReporterOptions): Reporter {
   const header = <T extends DeviceMessage['type']>(type: T) => ({
     type,
@@ -105,17 +124,7 @@ export function createReporter(options: ReporterOptions): Reporter {
     );
 
   function stateMessage(state: AgentState, online: boolean): StateMessage {
-    const job = state.job;
-    const last = state.last;
-    const update: StateMessage['update'] = { state: reportedUpdateState(state) };
-    if (job) {
-      update.rolloutId = job.rolloutId;
-      update.bundleId = job.model.bundleId;
-    } else if (last) {
-      if (last.rolloutId) update.rolloutId = last.rolloutId;
-      update.bundleId = last.bundleId;
-      if (last.error) update.error = last.error;
-    }
+    const update = stateUpdate(state);
     return {
       ...header('state'),
       deviceId: options.deviceId,

@@ -42,7 +42,7 @@ import type { UpdateAction } from '../core/update-machine.ts';
 import type { AgentState, Slot, UpdateJob } from '../core/update-state.ts';
 import type { BlockDownloader } from './block-downloader.ts';
 import type { Dispatch, RunAction } from './update-driver.ts';
-import type { Reporter } from './reporter.ts';
+import { stateUpdate, type Reporter } from './reporter.ts';
 
 export interface UpdateEffectsOptions {
   deviceId: string;
@@ -256,11 +256,26 @@ export function createUpdateEffects(options: UpdateEffectsOptions): RunAction {
     return manifest;
   }
 
-  /** Publishing never holds up the machine: an offline agent's reports wait in the MQTT queue. */
+  /**
+   * Publishing never holds up the machine: an offline agent's reports wait
+   * in the MQTT queue. The state message goes every time; a progress message
+   * only when the state does not already say the same (rollout, bundle,
+   * phase, error), as when a deploy is refused BUSY while another update is
+   * on probation: the control plane routes both alike, and the repeat was a
+   * third of what a simulated fleet signed and the control plane verified
+   * in a rollout.
+   */
   function report(action: Extract<UpdateAction, { type: 'report' }>): void {
     const state = options.state();
     void reporter.publishState(state).catch(() => undefined);
     if (!action.rolloutId || !action.bundleId) return;
+    const said = stateUpdate(state);
+    if (
+      said.rolloutId === action.rolloutId &&
+      said.bundleId === action.bundleId &&
+      sameError(said.error ?? null, action.error)
+    )
+      return;
     const job = state.job;
     const downloaded = job !== null && job.phase !== 'downloading';
     void reporter
@@ -310,6 +325,10 @@ export function createUpdateEffects(options: UpdateEffectsOptions): RunAction {
         return; // the driver handles it
     }
   };
+}
+
+function sameError(a: ErrorReport | null, b: ErrorReport | null): boolean {
+  return a === b || (a !== null && b !== null && a.code === b.code && a.message === b.message);
 }
 
 function assertSameModel(
