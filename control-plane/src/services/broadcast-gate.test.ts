@@ -138,6 +138,21 @@ describe('broadcast gate', () => {
     assert.equal(sent.length, 2);
   });
 
+  it('stops waiting for devices it is told to forget (their deploy was not sent)', () => {
+    const { clock, sent, gate } = gateWith();
+    gate.expect('b1', ['d1', 'd2', 'd3']);
+    gate.ready('b1', 'd1');
+    gate.ready('b1', 'd2');
+    clock.advance(100);
+    assert.deepEqual(sent, [], 'd3 is still awaited');
+    gate.forget('b1', ['d3']);
+    clock.advance(0);
+    assert.deepEqual(sent, [{ bundleId: 'b1', atMs: 100 }]);
+    gate.forget('b1', ['d1']); // no gate open: nothing happens
+    clock.advance(60_000);
+    assert.equal(sent.length, 1);
+  });
+
   it('says a broadcast is due while its gate is open, and not once it went or the gate closed', () => {
     const { clock, gate } = gateWith();
     assert.equal(gate.due('b1'), false, 'no deploys sent: nothing due');

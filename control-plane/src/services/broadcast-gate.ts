@@ -39,6 +39,8 @@ export interface BroadcastGate {
   expect(bundleId: string, deviceIds: readonly string[]): void;
   /** A device said it is subscribed to `bundleId`'s blocks. */
   ready(bundleId: string, deviceId: string): void;
+  /** Devices expected that will not answer after all (their deploy was not sent): no longer waited for. */
+  forget(bundleId: string, deviceIds: readonly string[]): void;
   /** Whether `bundleId`'s broadcast is still to come (its gate is open). */
   due(bundleId: string): boolean;
   /** Bundles with an open gate, and how many devices each still waits for. */
@@ -108,6 +110,13 @@ export function createBroadcastGate(options: BroadcastGateOptions): BroadcastGat
       if (!gate || !gate.waiting.delete(deviceId)) return;
       gate.lastReadyAtMs = options.nowMs();
       // Re-armed on every report: cheap (one timer), and the quiet period restarts.
+      arm(bundleId, gate);
+    },
+
+    forget(bundleId, deviceIds) {
+      const gate = gates.get(bundleId);
+      if (!gate || deviceIds.length === 0) return;
+      for (const id of deviceIds) gate.waiting.delete(id);
       arm(bundleId, gate);
     },
 

@@ -313,7 +313,20 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     const parts = commands.some((c) => c.type === 'deploy')
       ? await deployParts(rollout.model)
       : null;
-    const deployed: string[] = [];
+    // A wave's blocks go out once its devices are subscribed (broadcast-gate.ts).
+    // The gate expects them before the deploys go out: a device can be ready
+    // before the last of a large wave's deploys is sent (10,000 deploys took
+    // seconds), and a readiness report no gate waits for is ignored; the
+    // broadcast then waited for the gate's maximum wait. Deploys outside a
+    // wave start (retries, devices joining) are fetched by repair requests.
+    const waveStart = decisions.some((d) => d.kind === 'started' || d.kind === 'wave-started');
+    const bundleId = rollout.model.bundleId;
+    if (waveStart)
+      gate.expect(
+        bundleId,
+        commands.filter((c) => c.type === 'deploy').map((c) => c.deviceId),
+      );
+    const notSent: string[] = [];
     await forEachConcurrently(commands, SEND_CONCURRENCY, async (command) => {
       try {
         if (command.type === 'deploy') {
@@ -332,7 +345,6 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
               ? {}
               : { drift: { sampleRate: rollout.policy.driftSampleRate } }),
           });
-          deployed.push(command.deviceId);
         } else if (command.type === 'cancel') {
           await send(command.deviceId, {
             ...header('cancel'),
@@ -350,18 +362,14 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
           );
         }
       } catch (error) {
+        if (command.type === 'deploy') notSent.push(command.deviceId);
         logger.warn(
           { err: error, rolloutId: rollout.id, command: command.type },
           'command not sent',
         );
       }
     });
-    // A wave's blocks go out once its devices are subscribed (broadcast-gate.ts).
-    // Deploys outside a wave start (retries, devices joining) are fetched by
-    // repair requests.
-    if (decisions.some((d) => d.kind === 'started' || d.kind === 'wave-started')) {
-      gate.expect(rollout.model.bundleId, deployed);
-    }
+    if (waveStart) gate.forget(bundleId, notSent); // they will not say they are ready
   }
 
   async function verified(deviceId: string, payload: Uint8Array): Promise<DeviceMessage | null> {
