@@ -11,30 +11,19 @@ import {
   createMemoryDownloadStore,
   createMemorySlotStore,
 } from '../adapters/memory/memory-stores.ts';
+import { updateJob } from '../__fixtures__/update-job.ts';
 import type { ModelHost } from '../core/model-host.ts';
-import { DEFAULT_PROBATION } from '../core/update-machine.ts';
 import { initialAgentState, type AgentState, type UpdateJob } from '../core/update-state.ts';
 import type { BlockDownloader } from './block-downloader.ts';
 import type { ProgressReport, Reporter } from './reporter.ts';
 import { createUpdateEffects } from './update-effects.ts';
 
-const job = (phase: UpdateJob['phase']): UpdateJob => ({
-  rolloutId: 'r-1',
-  commandId: 'cmd-1',
-  model: { name: 'm', version: '2.0.0', release: 2, bundleId: 'b1'.repeat(32) },
-  sizeBytes: 1,
-  blockSizeBytes: 1,
-  blockCount: 1,
-  blockRoot: 'ab'.repeat(32),
-  manifestEnvelope: '',
-  phase,
-  slot: 'b',
-  startedAtMs: 0,
-  deadlineMs: 60_000,
-  probation: DEFAULT_PROBATION,
-  probationStartedAtMs: null,
-  authorizedRollback: false,
-});
+const job = (phase: UpdateJob['phase']): UpdateJob =>
+  updateJob(phase, {
+    rolloutId: 'r-1',
+    commandId: 'cmd-1',
+    model: { name: 'm', version: '2.0.0', release: 2, bundleId: 'b1'.repeat(32) },
+  });
 
 const BUSY: ErrorReport = { code: 'BUSY', message: 'another update is on probation' };
 

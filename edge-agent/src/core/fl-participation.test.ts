@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BundleModelRef, FlTrainMessage, ManifestTraining } from '@fleet/protocol';
 import { NOW_MS } from '@fleet/protocol/testing';
-import { DEFAULT_PROBATION } from './update-machine.ts';
+import { updateJob } from '../__fixtures__/update-job.ts';
 import {
   admitFlRound,
   checkFlRound,
@@ -66,23 +66,14 @@ const committed = (ref = base): AgentState => ({
   committed: { ref, slot: 'a' },
 });
 
-const job = (phase: UpdateJob['phase']): UpdateJob => ({
-  rolloutId: 'rollout-0002',
-  commandId: 'cmd-deploy-2',
-  model: other,
-  sizeBytes: 1,
-  blockSizeBytes: 1,
-  blockCount: 1,
-  blockRoot: 'ab'.repeat(32),
-  manifestEnvelope: '',
-  phase,
-  slot: 'b',
-  startedAtMs: NOW_MS,
-  deadlineMs: NOW_MS + 60_000,
-  probation: DEFAULT_PROBATION,
-  probationStartedAtMs: null,
-  authorizedRollback: false,
-});
+const job = (phase: UpdateJob['phase']): UpdateJob =>
+  updateJob(phase, {
+    rolloutId: 'rollout-0002',
+    commandId: 'cmd-deploy-2',
+    model: other,
+    startedAtMs: NOW_MS,
+    deadlineMs: NOW_MS + 60_000,
+  });
 
 const facts = (overrides: Partial<FlRoundFacts> = {}): FlRoundFacts => ({
   command: command(),
