@@ -576,9 +576,9 @@ interface Stage {
   dir: string;
   brokerPort: number;
   call: ReturnType<typeof createApi>;
-  /** Every block frame the control plane published (broadcast and repairs), in order. */
+  /** Every block frame the control plane published on the bundle's topic (broadcasts), in order. */
   frames: Uint8Array[];
-  /** When each of `frames` was published (wall ms). */
+  /** When the control plane began publishing each of `frames` (wall ms). */
   frameTimesMs: number[];
 }
 
@@ -597,11 +597,20 @@ async function setUp(): Promise<Stage> {
   await call('POST', '/v1/models', bundle);
   const frames: Uint8Array[] = [];
   const frameTimesMs: number[] = [];
-  await cp.broker!.subscribe(bundleBlocksTopic(bundleId), (_topic, payload) => {
-    frames.push(payload);
-    frameTimesMs.push(wallMs());
-    return Promise.resolve();
-  });
+  // Recorded as the control plane publishes them (its distribution calls the
+  // broker link's `publish` on each send). An in-process subscription would
+  // see them only when the control plane's queue of device messages reaches
+  // them: tens of seconds late at 10,000 agents.
+  const link = cp.broker!;
+  const publish = link.publish.bind(link);
+  const blocksTopic = bundleBlocksTopic(bundleId);
+  link.publish = (topic, payload, publishOptions) => {
+    if (topic === blocksTopic) {
+      frames.push(payload.slice());
+      frameTimesMs.push(wallMs());
+    }
+    return publish(topic, payload, publishOptions);
+  };
   const brokerPort = Number(new URL(cp.broker!.deviceUrl).port);
   return { bundle, bundleId, cp, dir, brokerPort, call, frames, frameTimesMs };
 }
