@@ -55,17 +55,30 @@ interface SharedTransfer {
   written: Uint8Array;
 }
 
-const sharedTransfers = new Map<string, WeakRef<SharedTransfer>>();
+/** Values held weakly by key: an entry lasts as long as some store still holds its value. */
+function weakCache<T extends object>() {
+  const entries = new Map<string, WeakRef<T>>();
+  return {
+    get: (key: string): T | undefined => entries.get(key)?.deref(),
+    set(key: string, value: T): T {
+      for (const [k, ref] of entries) if (!ref.deref()) entries.delete(k);
+      entries.set(key, new WeakRef(value));
+      return value;
+    },
+  };
+}
+
+const sharedTransfers = weakCache<SharedTransfer>();
 
 function sharedTransferFor(spec: DownloadSpec): SharedTransfer {
   const key = `${spec.blockRoot}:${spec.sizeBytes}:${spec.blockSizeBytes}:${spec.blockCount}`;
-  let shared = sharedTransfers.get(key)?.deref();
-  if (!shared) {
-    for (const [k, ref] of sharedTransfers) if (!ref.deref()) sharedTransfers.delete(k);
-    shared = { bytes: new Uint8Array(spec.sizeBytes), written: createBitmap(spec.blockCount) };
-    sharedTransfers.set(key, new WeakRef(shared));
-  }
-  return shared;
+  return (
+    sharedTransfers.get(key) ??
+    sharedTransfers.set(key, {
+      bytes: new Uint8Array(spec.sizeBytes),
+      written: createBitmap(spec.blockCount),
+    })
+  );
 }
 
 interface MemoryDownloadEntry {
@@ -145,17 +158,14 @@ function memoryDownload(entry: MemoryDownloadEntry): Download {
 }
 
 /** Part bytes held by the memory slot stores of this process, by bundle and part name (see above). */
-const sharedParts = new Map<string, WeakRef<Uint8Array>>();
+const sharedParts = weakCache<Uint8Array>();
 
 /** A copy of `bytes`: the one another slot already holds when equal, else a new one (then shared). */
 function sharedPart(bundleId: string, name: string, bytes: Uint8Array): Uint8Array {
   const key = `${bundleId}/${name}`;
-  const held = sharedParts.get(key)?.deref();
+  const held = sharedParts.get(key);
   if (held && Buffer.compare(held, bytes) === 0) return held;
-  if (!held) for (const [k, ref] of sharedParts) if (!ref.deref()) sharedParts.delete(k);
-  const copy = bytes.slice();
-  sharedParts.set(key, new WeakRef(copy));
-  return copy;
+  return sharedParts.set(key, bytes.slice());
 }
 
 export function createMemorySlotStore(): SlotStore {
